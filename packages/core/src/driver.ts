@@ -1,0 +1,178 @@
+import { GatewayReadable } from './body-stream.ts';
+import { checkAnswer, checkHeaders, checkStatus, invalidChunk, isChunk } from './checks.ts';
+import { BodyCursor, type BodyOutcome } from './cursor.ts';
+import { CloseguardError, ContractError } from './errors.ts';
+import type { HostScope } from './scope.ts';
+import { signals } from './signals.ts';
+import type { Chunk, ErrorPhase, GatewayApp, GatewayBody, GatewayEnv, Headers, StartResponse } from './types.ts';
+
+/** Milliseconds a host waits, after a request ends early, for a body stuck at an `await`. */
+export const DEFAULT_ABORT_GRACE_MS = 5_000;
+const DEFAULT_HIGH_WATER_MARK_BYTES = 16 * 1024;
+
+export interface DriveOptions {
+  /** Milliseconds to wait for a pending `next()` (or app promise) after an abort. Default 5000. */
+  abortGrace?: number | undefined;
+  /** Bytes the body stream may buffer ahead of its consumer. Default 16 KiB. */
+  highWaterMark?: number | undefined;
+}
+
+/** The env a host passes to `drive()`: its scope can run code in the request's context. */
+export type HostEnv = GatewayEnv & { scope: HostScope };
+
+/** A response ready to send, or a failure before anything was sent (the body is already closed). */
+export type Driven =
+  | { ok: true; status: number; headers: Headers; body: GatewayReadable }
+  | { ok: false; error: unknown; outcome: BodyOutcome };
+
+type Settled<T> = { kind: 'value'; value: T } | { kind: 'error'; error: unknown } | { kind: 'aborted' };
+
+/**
+ * Calls a gateway app and pulls its body up to the first non-empty chunk (or its end), so the
+ * status is final before anything is sent. Never rejects: a failure, or a request aborted before
+ * that point, comes back as `{ ok: false }` with the body already ended and closed.
+ */
+export async function drive(app: GatewayApp, env: HostEnv, options: DriveOptions = {}): Promise<Driven> {
+  const { scope, signal } = env;
+  const grace = options.abortGrace ?? DEFAULT_ABORT_GRACE_MS;
+  const response = new ResponseState();
+
+  let answer: unknown;
+  try {
+    answer = scope.run(() => app(env, response.start));
+  } catch (error) {
+    return failed(scope, error, 'app', 'error');
+  }
+  if (isThenable(answer)) {
+    const settled = await untilAborted(answer, signal);
+    if (settled.kind === 'aborted') return abandon(answer, scope, grace, signal.reason);
+    if (settled.kind === 'error') return failed(scope, settled.error, 'app', 'error');
+    answer = settled.value;
+  }
+  try {
+    checkAnswer(answer);
+  } catch (error) {
+    closeStray(answer, scope);
+    return failed(scope, error, 'app', 'error');
+  }
+
+  const cursor = new BodyCursor(answer, scope, grace);
+  let first: Chunk | undefined;
+  for (;;) {
+    if (signal.aborted) return { ok: false, error: signal.reason, outcome: await cursor.finish('aborted') };
+    let step;
+    try {
+      step = cursor.next();
+    } catch (error) {
+      return failed(scope, error, 'iterate', await cursor.finish('error'));
+    }
+    let result: IteratorResult<unknown>;
+    if (isThenable(step)) {
+      const settled = await untilAborted(step, signal);
+      if (settled.kind === 'aborted') continue;
+      if (settled.kind === 'error') return failed(scope, settled.error, 'iterate', await cursor.finish('error'));
+      result = settled.value;
+    } else {
+      result = step;
+    }
+    if (result.done) break;
+    if (!isChunk(result.value)) return failed(scope, invalidChunk(result.value), 'iterate', await cursor.finish('error'));
+    if (result.value.length > 0) {
+      first = result.value;
+      break;
+    }
+  }
+
+  if (response.status === undefined || response.headers === undefined) {
+    const error = new ContractError('ERR_CLOSEGUARD_START_NOT_CALLED', 'the body produced output before start() was called');
+    return failed(scope, error, 'app', await cursor.finish('error'));
+  }
+  response.committed = true;
+  const body = new GatewayReadable(cursor, scope, first, options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK_BYTES);
+  return { ok: true, status: response.status, headers: response.headers, body };
+}
+
+/** The app's `start` and what it was told. */
+class ResponseState {
+  status: number | undefined;
+  headers: Headers | undefined;
+  committed = false;
+
+  readonly start: StartResponse = (status, headers, error) => {
+    if (this.committed) {
+      throw new ContractError('ERR_CLOSEGUARD_HEADERS_SENT', 'start() was called after the response began', { cause: error });
+    }
+    if (this.status !== undefined && error === undefined) {
+      throw new ContractError('ERR_CLOSEGUARD_START_TWICE', 'start() was called a second time without an error');
+    }
+    checkStatus(status);
+    checkHeaders(headers, status);
+    this.status = status;
+    this.headers = headers;
+  };
+}
+
+async function failed(scope: HostScope, error: unknown, phase: ErrorPhase, outcome: BodyOutcome | Promise<BodyOutcome>): Promise<Driven> {
+  signals.requestException.publish({ scope, error, phase });
+  return { ok: false, error, outcome: await outcome };
+}
+
+/** The request ended while the app's promise was pending: close the body whenever it comes. */
+async function abandon(answer: PromiseLike<unknown>, scope: HostScope, grace: number, reason: unknown): Promise<Driven> {
+  const closed = Promise.resolve(answer).then(
+    (body) => {
+      try {
+        checkAnswer(body);
+      } catch {
+        closeStray(body, scope);
+        return 'aborted' as const;
+      }
+      return new BodyCursor(body, scope, grace).finish('aborted');
+    },
+    () => 'aborted' as const,
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(resolve, grace, 'timeout');
+  });
+  const outcome = await Promise.race([closed, expired]).finally(() => clearTimeout(timer));
+  if (outcome === 'timeout') {
+    scope.report(new CloseguardError('ERR_CLOSEGUARD_CLOSE_TIMEOUT', `the app was still awaiting ${grace} ms after the request ended`), 'app');
+  }
+  return { ok: false, error: reason, outcome };
+}
+
+/** Calls `close()` on an answer that is not a valid body but has one. */
+function closeStray(answer: unknown, scope: HostScope): void {
+  const close = (answer as Partial<GatewayBody> | null | undefined)?.close;
+  if (typeof close !== 'function') return;
+  try {
+    const result: unknown = close.call(answer);
+    if (isThenable(result)) Promise.resolve(result).catch((error: unknown) => scope.report(error, 'close'));
+  } catch (error) {
+    scope.report(error, 'close');
+  }
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+/** Waits for `promise`, or for `signal` to abort, whichever comes first. */
+function untilAborted<T>(promise: PromiseLike<T>, signal: AbortSignal): Promise<Settled<T>> {
+  if (signal.aborted) return Promise.resolve({ kind: 'aborted' });
+  return new Promise((resolve) => {
+    const onAbort = (): void => resolve({ kind: 'aborted' });
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve({ kind: 'value', value });
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve({ kind: 'error', error });
+      },
+    );
+  });
+}

@@ -1,0 +1,117 @@
+/**
+ * Every error closeguard raises, declared once: its stable code, the HTTP status a host answers
+ * with, and how to fix it. A thrown error's message is `<what happened>: <fix>`.
+ */
+const catalog = {
+  // The gateway contract, app side (docs/contract.md, rules 1 and 6).
+  ERR_CLOSEGUARD_START_NOT_CALLED: {
+    status: 500,
+    fix: 'call start(status, headers) before the body yields its first non-empty chunk',
+  },
+  ERR_CLOSEGUARD_START_TWICE: {
+    status: 500,
+    fix: 'call start() once; call it again only with its third argument (error) to replace a response that has not been sent',
+  },
+  ERR_CLOSEGUARD_HEADERS_SENT: {
+    status: 500,
+    fix: 'the status and headers already went out; an error after the first chunk can only cut the connection',
+  },
+  ERR_CLOSEGUARD_INVALID_STATUS: { status: 500, fix: 'pass start() an integer status from 100 to 599' },
+  ERR_CLOSEGUARD_INVALID_HEADER_NAME: {
+    status: 500,
+    fix: "header names must be HTTP tokens (letters, digits and !#$%&'*+-.^_`|~)",
+  },
+  ERR_CLOSEGUARD_INVALID_HEADER_VALUE: {
+    status: 500,
+    fix: 'header values must be strings without CR, LF or NUL; encode or strip them before calling start()',
+  },
+  ERR_CLOSEGUARD_CONTENT_TYPE_FORBIDDEN: {
+    status: 500,
+    fix: 'a 204 or 304 response has no body, so it must not carry Content-Type; drop the header',
+  },
+  ERR_CLOSEGUARD_INVALID_CHUNK: {
+    status: 500,
+    fix: 'yield Uint8Array (Buffer) or string chunks; serialize objects (JSON.stringify) first',
+  },
+  ERR_CLOSEGUARD_BODY_NOT_ITERABLE: {
+    status: 500,
+    fix: 'return an iterable or async iterable of chunks, such as an array ([text]) or a generator; a bare string or buffer must be wrapped in an array',
+  },
+  // The gateway contract, host side (rule 2).
+  ERR_CLOSEGUARD_INVALID_ENV: { status: 500, fix: 'the host must pass a complete env; see GatewayEnv in docs/contract.md' },
+  ERR_CLOSEGUARD_CLOSE_TWICE: { status: 500, fix: 'the host must call the body\'s close() exactly once' },
+  ERR_CLOSEGUARD_ITERATE_AFTER_CLOSE: {
+    status: 500,
+    fix: 'the host must not call next() after return() or close(); stop iterating first',
+  },
+  ERR_CLOSEGUARD_BODY_NOT_CLOSED: {
+    status: 500,
+    fix: "the host must call the body's close() on every path, including errors, hang-ups and HEAD",
+  },
+  // Requests.
+  ERR_CLOSEGUARD_BODY_TOO_LARGE: {
+    status: 413,
+    fix: 'the request body is larger than the host accepts; raise the bodyLimit option (bytes) or send less',
+  },
+  ERR_CLOSEGUARD_BODY_CONSUMED: { status: 500, fix: 'env.body can be read once; keep what you read' },
+  ERR_CLOSEGUARD_CLIENT_CLOSED: { status: 499, fix: 'the client went away; stop work for this request' },
+  ERR_CLOSEGUARD_TIMEOUT: {
+    status: 503,
+    fix: 'the request ran past its time limit; make the handler faster or raise the timeout',
+  },
+  ERR_CLOSEGUARD_SHUTDOWN: { status: 503, fix: 'the server is shutting down; retry on another instance' },
+  ERR_CLOSEGUARD_CLOSE_TIMEOUT: {
+    status: 500,
+    fix: 'the body was still awaiting when the request ended, so its cleanup could not run in time; honour env.signal in long awaits, or raise abortGrace (ms)',
+  },
+  ERR_CLOSEGUARD_NO_ASYNC_CONTEXT: {
+    status: 500,
+    fix: 'async context tracking is off; pass { asyncContext: true } to the host or middleware, or use env.scope (req.db(), ctx.db(), request.db() in frameworks)',
+  },
+} as const satisfies Record<string, { status: number; fix: string }>;
+
+/** A stable closeguard error code. */
+export type ErrorCode = keyof typeof catalog;
+
+/** An error raised by closeguard: `code` is stable, `status` is what a host answers with. */
+export class CloseguardError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+
+  /**
+   * @param code a catalog code
+   * @param what what happened, in a few words; the catalog adds how to fix it
+   */
+  constructor(code: ErrorCode, what: string, options?: { cause?: unknown }) {
+    super(`${what}: ${catalog[code].fix}`, options);
+    this.name = 'CloseguardError';
+    this.code = code;
+    this.status = catalog[code].status;
+  }
+}
+
+/** A breach of the gateway contract, by the app or by the host; `code` names the rule. */
+export class ContractError extends CloseguardError {
+  constructor(code: ErrorCode, what: string, options?: { cause?: unknown }) {
+    super(code, what, options);
+    this.name = 'ContractError';
+  }
+}
+
+/** The HTTP status for an error: its own `status`/`statusCode` when valid (4xx/5xx), else 500. */
+export function getErrorStatus(error: unknown): number {
+  if (typeof error !== 'object' || error === null) return 500;
+  const { status, statusCode } = error as { status?: unknown; statusCode?: unknown };
+  const candidate = typeof status === 'number' ? status : statusCode;
+  return typeof candidate === 'number' && Number.isInteger(candidate) && candidate >= 400 && candidate <= 599
+    ? candidate
+    : 500;
+}
+
+/** Whether `error` is a closeguard error with this code. */
+export function isCloseguardError(error: unknown, code?: ErrorCode): error is CloseguardError {
+  return error instanceof CloseguardError && (code === undefined || error.code === code);
+}
+
+/** Every code with its status and fix, for docs and tooling. */
+export const errorCatalog: Readonly<Record<ErrorCode, { readonly status: number; readonly fix: string }>> = catalog;

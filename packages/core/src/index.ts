@@ -1,0 +1,26 @@
+export { CloseguardError, ContractError, errorCatalog, getErrorStatus, isCloseguardError } from './errors.ts';
+export { createScope, currentScope } from './scope.ts';
+export { channelNames, signals } from './signals.ts';
+export { DEFAULT_ABORT_GRACE_MS, drive } from './driver.ts';
+export { GatewayReadable } from './body-stream.ts';
+
+export type { ErrorCode } from './errors.ts';
+export type { HostScope, ScopeOptions } from './scope.ts';
+export type { LeakMessage, RequestExceptionMessage, RequestFinishedMessage, RequestStartedMessage, Signal } from './signals.ts';
+export type { DriveOptions, Driven, HostEnv } from './driver.ts';
+export type { BodyOutcome } from './cursor.ts';
+export type {
+  AbortReason,
+  Chunk,
+  Cleanup,
+  CloseReason,
+  ErrorPhase,
+  GatewayApp,
+  GatewayBody,
+  GatewayEnv,
+  GatewayMiddleware,
+  Headers,
+  Logger,
+  RequestScope,
+  StartResponse,
+} from './types.ts';

@@ -1,0 +1,152 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { performance } from 'node:perf_hooks';
+import { CloseguardError, type ErrorCode } from './errors.ts';
+import { signals } from './signals.ts';
+import type { AbortReason, Cleanup, CloseReason, ErrorPhase, Logger, RequestScope } from './types.ts';
+
+/** What a host knows when a request enters. */
+export interface ScopeOptions {
+  method: string;
+  url: string;
+  /** Where errors that must not reach the server are logged (default: console). */
+  logger?: Logger | undefined;
+  /** Make the scope reachable through `currentScope()` (AsyncLocalStorage). Default: false. */
+  asyncContext?: boolean | undefined;
+}
+
+const storage = new AsyncLocalStorage<RequestScope>();
+let asyncContextUsed = false;
+let nextId = 1;
+
+const abortCodes: Record<AbortReason, ErrorCode> = {
+  aborted: 'ERR_CLOSEGUARD_CLIENT_CLOSED',
+  timeout: 'ERR_CLOSEGUARD_TIMEOUT',
+  shutdown: 'ERR_CLOSEGUARD_SHUTDOWN',
+};
+
+const abortMessages: Record<AbortReason, string> = {
+  aborted: 'the client closed the connection before the response was complete',
+  timeout: 'the request timed out',
+  shutdown: 'the server is shutting down',
+};
+
+class Scope implements RequestScope {
+  readonly id = nextId++;
+  readonly method: string;
+  readonly url: string;
+  route: string | undefined = undefined;
+  readonly startedAt = performance.now();
+  readonly #controller = new AbortController();
+  readonly #cleanups: Cleanup[] = [];
+  readonly #logger: Logger;
+  readonly #asyncContext: boolean;
+  #closeReason: CloseReason | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: ScopeOptions) {
+    this.method = options.method;
+    this.url = options.url;
+    this.#logger = options.logger ?? console;
+    this.#asyncContext = options.asyncContext === true;
+    if (this.#asyncContext) asyncContextUsed = true;
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  get closeReason(): CloseReason | undefined {
+    return this.#closeReason;
+  }
+
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  defer(cleanup: Cleanup): void {
+    if (typeof cleanup !== 'function') {
+      throw new TypeError(`scope.defer(cleanup) takes a function; received ${typeof cleanup}`);
+    }
+    // A cleanup registered after close (work that outlived its request) runs at once.
+    if (this.#closing) void this.#runOne(cleanup);
+    else this.#cleanups.push(cleanup);
+  }
+
+  abort(reason: AbortReason): void {
+    if (this.#controller.signal.aborted) return;
+    this.#controller.abort(new CloseguardError(abortCodes[reason], abortMessages[reason]));
+  }
+
+  close(reason: CloseReason): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closeReason = reason;
+    if (reason !== 'complete' && reason !== 'error') this.abort(reason);
+    this.#closing = this.#runCleanups(reason);
+    return this.#closing;
+  }
+
+  report(error: unknown, phase: ErrorPhase): void {
+    signals.requestException.publish({ scope: this, error, phase });
+    try {
+      this.#logger.error(`closeguard: ${phase} error in ${this.method} ${this.url}`, error);
+    } catch {
+      // A logger that throws must not stop cleanup.
+    }
+  }
+
+  /** Runs `fn` so that `currentScope()` inside it (and its async continuations) is this scope. */
+  run<T>(fn: () => T): T {
+    return this.#asyncContext ? storage.run(this, fn) : fn();
+  }
+
+  async #runCleanups(reason: CloseReason): Promise<void> {
+    // Last in, first out; each cleanup isolated from the others' errors.
+    for (let cleanup = this.#cleanups.pop(); cleanup; cleanup = this.#cleanups.pop()) {
+      await this.#runOne(cleanup);
+    }
+    signals.requestFinished.publish({
+      scope: this,
+      method: this.method,
+      url: this.url,
+      route: this.route,
+      reason,
+      durationMs: performance.now() - this.startedAt,
+    });
+  }
+
+  async #runOne(cleanup: Cleanup): Promise<void> {
+    try {
+      await cleanup();
+    } catch (error) {
+      this.report(error, 'cleanup');
+    }
+  }
+}
+
+/** A request scope as hosts create it: a `RequestScope` that can also run code inside itself. */
+export type HostScope = RequestScope & { run<T>(fn: () => T): T };
+
+/**
+ * Creates the scope of a request that just entered, and fires `requestStarted`.
+ * Hosts call this; apps get the scope as `env.scope`.
+ */
+export function createScope(options: ScopeOptions): HostScope {
+  const scope = new Scope(options);
+  signals.requestStarted.publish({ scope, method: scope.method, url: scope.url });
+  return scope;
+}
+
+/**
+ * The scope of the request whose async call tree this code runs in, or `undefined` outside one.
+ * @throws CloseguardError `ERR_CLOSEGUARD_NO_ASYNC_CONTEXT` when no host or middleware was created
+ * with `{ asyncContext: true }`.
+ * @example
+ * const scope = currentScope();
+ * scope?.defer(() => file.close());
+ */
+export function currentScope(): RequestScope | undefined {
+  if (!asyncContextUsed) {
+    throw new CloseguardError('ERR_CLOSEGUARD_NO_ASYNC_CONTEXT', 'currentScope() was called');
+  }
+  return storage.getStore();
+}

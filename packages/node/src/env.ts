@@ -1,0 +1,54 @@
+import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
+import { CloseguardError, type HostEnv, type HostScope } from '@closeguard/core';
+
+/** A request as both `node:http` and the `node:http2` compatibility API give it. */
+export type NodeRequest = IncomingMessage | Http2ServerRequest;
+
+/** Builds a gateway env from a Node request. */
+export function createEnv(req: NodeRequest, native: unknown, scope: HostScope, bodyLimit: number): HostEnv {
+  const url = req.url ?? '/';
+  const mark = url.indexOf('?');
+  const socket = req.socket as (typeof req.socket & { encrypted?: boolean }) | null;
+  return {
+    method: req.method ?? 'GET',
+    url,
+    path: mark === -1 ? url : url.slice(0, mark),
+    query: mark === -1 ? '' : url.slice(mark + 1),
+    headers: req.headers,
+    body: readOnce(req, bodyLimit),
+    signal: scope.signal,
+    remoteAddress: socket?.remoteAddress,
+    scheme: socket?.encrypted === true ? 'https' : 'http',
+    httpVersion: req.httpVersion,
+    scope,
+    host: { name: 'node', native },
+  };
+}
+
+/** The request body as an async iterable that can be read once and stops at `limit` bytes. */
+function readOnce(req: NodeRequest, limit: number): AsyncIterable<Uint8Array> {
+  let taken = false;
+  return {
+    [Symbol.asyncIterator]() {
+      if (taken) throw new CloseguardError('ERR_CLOSEGUARD_BODY_CONSUMED', 'env.body was read twice');
+      taken = true;
+      return readLimited(req, limit);
+    },
+  };
+}
+
+async function* readLimited(req: NodeRequest, limit: number): AsyncGenerator<Uint8Array, void, undefined> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) throw tooLarge(declared, limit);
+  let received = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    received += chunk.length;
+    if (received > limit) throw tooLarge(received, limit);
+    yield chunk;
+  }
+}
+
+function tooLarge(size: number, limit: number): CloseguardError {
+  return new CloseguardError('ERR_CLOSEGUARD_BODY_TOO_LARGE', `the request body has at least ${size} bytes; the limit is ${limit}`);
+}

@@ -1,0 +1,2 @@
+export { requestListener } from './listener.ts';
+export type { RequestListenerOptions } from './listener.ts';

@@ -1,0 +1,133 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { pipeline } from 'node:stream';
+import { createScope, drive, type CloseReason, type GatewayApp, type Logger } from '@closeguard/core';
+import type { BodyOutcome } from '@closeguard/core';
+import { createEnv, type NodeRequest } from './env.ts';
+import { sendError, writeHead, type NodeResponse } from './respond.ts';
+
+/** Options of `requestListener()`. Durations are milliseconds, sizes bytes. */
+export interface RequestListenerOptions {
+  /** How long to wait, after the client hangs up, for a body stuck at an `await`. Default 5000. */
+  abortGrace?: number;
+  /** Largest request body `env.body` yields; past it, iteration throws a 413 error. Default 1 MiB. */
+  bodyLimit?: number;
+  /** Bytes of response body read ahead of the socket. Default 16 KiB. */
+  highWaterMark?: number;
+  /** Send error messages and stacks in 500 responses (development only). Default false. */
+  exposeErrors?: boolean;
+  /** Where app and cleanup errors are logged. Default: console. */
+  logger?: Logger;
+  /** Make `currentScope()` work inside the app (AsyncLocalStorage; costs a few % per request). Default false. */
+  asyncContext?: boolean;
+}
+
+type Listener = {
+  (req: IncomingMessage, res: ServerResponse): void;
+  (req: Http2ServerRequest, res: Http2ServerResponse): void;
+};
+
+const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
+
+/**
+ * Serves a gateway app on `node:http` (or the `node:http2` compatibility API): calls the body's
+ * `close()` exactly once on every path, writes with backpressure, answers 500 on a failure before
+ * the headers and cuts the connection on one after.
+ * @throws TypeError when `app` is not a function or an option has the wrong type.
+ * @example
+ * http.createServer(requestListener((env, start) => {
+ *   start(200, { 'content-type': 'text/plain' });
+ *   return ['hello'];
+ * })).listen(3000);
+ */
+export function requestListener(app: GatewayApp, options: RequestListenerOptions = {}): Listener {
+  if (typeof app !== 'function') throw new TypeError(`requestListener(app) takes a gateway app function; received ${typeof app}`);
+  checkOptions(options);
+  const settings = {
+    abortGrace: options.abortGrace,
+    highWaterMark: options.highWaterMark,
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT_BYTES,
+    exposeErrors: options.exposeErrors === true,
+    logger: options.logger ?? console,
+    asyncContext: options.asyncContext === true,
+  };
+  return (req: NodeRequest, res: NodeResponse): void => {
+    const scope = createScope({ method: req.method ?? 'GET', url: req.url ?? '/', logger: settings.logger, asyncContext: settings.asyncContext });
+    // 'close' is the one terminal event of a response; unfinished at 'close' means the client left.
+    const over = new Promise<void>((resolve) => {
+      res.once('close', () => {
+        if (!res.writableFinished) scope.abort('aborted');
+        resolve();
+      });
+    });
+    const env = createEnv(req, { req, res }, scope, settings.bodyLimit);
+    void serve(app, env, req, res, over, settings).then(
+      (outcome) => scope.close(closeReason(outcome, res)),
+      (error: unknown) => {
+        scope.report(error, 'write');
+        return scope.close('error');
+      },
+    );
+  };
+}
+
+type Settings = { abortGrace: number | undefined; highWaterMark: number | undefined; exposeErrors: boolean; logger: Logger };
+
+/** Drives one request to its end: resolves once the body is closed and the response is over. */
+async function serve(app: GatewayApp, env: ReturnType<typeof createEnv>, req: NodeRequest, res: NodeResponse, over: Promise<void>, settings: Settings): Promise<BodyOutcome> {
+  const driven = await drive(app, env, settings);
+  if (!driven.ok) {
+    if (driven.outcome === 'error') {
+      settings.logger.error(`closeguard: ${env.method} ${env.url} failed`, driven.error);
+      if (!res.headersSent && !res.destroyed) sendError(res, driven.error, settings.exposeErrors, req.complete);
+    } else if (!res.destroyed) {
+      res.destroy();
+    }
+    await over;
+    return driven.outcome;
+  }
+  const { body } = driven;
+  try {
+    writeHead(res, driven.status, driven.headers, 'stream' in res);
+  } catch (error) {
+    body.destroy();
+    await body.outcome;
+    settings.logger.error(`closeguard: ${env.method} ${env.url} has headers Node refused`, error);
+    sendError(res, error, settings.exposeErrors, req.complete);
+    await over;
+    return 'error';
+  }
+  if (env.method === 'HEAD' || driven.status === 204 || driven.status === 304) {
+    res.end();
+    body.destroy();
+  } else {
+    // On a hang-up pipeline destroys the body (its close() runs); on a body error it destroys
+    // the response, which cuts the connection: the client must not take a truncated body as whole.
+    pipeline(body, res as NodeJS.WritableStream, (error) => {
+      if (error && !res.destroyed) res.destroy();
+    });
+  }
+  const outcome = await body.outcome;
+  if (outcome === 'error') settings.logger.error(`closeguard: ${env.method} ${env.url} failed after the headers were sent`, body.errored);
+  await over;
+  return outcome;
+}
+
+function closeReason(outcome: BodyOutcome, res: NodeResponse): CloseReason {
+  if (outcome === 'timeout' || outcome === 'error') return outcome;
+  return res.writableFinished ? 'complete' : 'aborted';
+}
+
+function checkOptions(options: RequestListenerOptions): void {
+  if (typeof options !== 'object' || options === null) throw new TypeError(`requestListener(app, options) takes an options object; received ${typeof options}`);
+  for (const name of ['abortGrace', 'bodyLimit', 'highWaterMark'] as const) {
+    const value = options[name];
+    if (value !== undefined && !(typeof value === 'number' && value >= 0 && !Number.isNaN(value))) {
+      throw new TypeError(`requestListener option ${name} must be a number ≥ 0; received ${String(value)}`);
+    }
+  }
+  if (options.logger !== undefined && typeof options.logger?.error !== 'function') {
+    throw new TypeError('requestListener option logger must have an error() method (console and pino loggers fit)');
+  }
+}
+

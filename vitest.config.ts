@@ -1,0 +1,21 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const pkg = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: {
+      '@closeguard/core': pkg('core'),
+      '@closeguard/node': pkg('node'),
+    },
+  },
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    // Lifecycle tests open real sockets; a hung socket must fail the test, not the whole run.
+    testTimeout: 20_000,
+    hookTimeout: 60_000,
+    // A test that leaves handles open is a failing test: teardown would hang, so bound it.
+    teardownTimeout: 10_000,
+  },
+});
