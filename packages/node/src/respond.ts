@@ -49,10 +49,16 @@ export function sendError(res: NodeResponse, error: unknown, expose: boolean, re
     'content-type': 'text/plain; charset=utf-8',
     'content-length': String(Buffer.byteLength(text)),
   };
-  if (status === 503) headers['retry-after'] = String((error as { retryAfter?: unknown }).retryAfter ?? 1);
+  if (status === 503) headers['retry-after'] = String(retryAfterSeconds(error));
   const http2 = 'stream' in res;
   // An unread request body would be parsed as the next request: close the connection instead.
   if (!requestDone && !http2) headers.connection = 'close';
   writeHead(res, status, headers, http2);
   res.end(text);
+}
+
+/** Seconds a client should wait before retrying an overloaded server: the error's, else 1. */
+function retryAfterSeconds(error: unknown): number {
+  const seconds = (error as { retryAfter?: unknown } | null)?.retryAfter;
+  return typeof seconds === 'number' && seconds >= 0 ? Math.ceil(seconds) : 1;
 }
