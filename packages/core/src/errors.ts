@@ -68,6 +68,35 @@ const catalog = {
     status: 500,
     fix: 'async context tracking is off; pass { asyncContext: true } to the host or middleware, or use env.scope (req.db(), ctx.db(), request.db() in frameworks)',
   },
+  // ConnectionClosingMiddleware.
+  ERR_CLOSEGUARD_OVERLOADED: {
+    status: 503,
+    fix: 'more requests arrived than backpressure admits and its queue holds; the client should retry after Retry-After, the operator raise backpressure (with the pool max) or queueLimit',
+  },
+  ERR_CLOSEGUARD_QUEUE_TIMEOUT: {
+    status: 503,
+    fix: 'the request waited longer than queueTimeout (ms) for a place; the client should retry after Retry-After, the operator make requests faster or size backpressure to the pool',
+  },
+  ERR_CLOSEGUARD_ACQUIRE_TIMEOUT: {
+    status: 503,
+    fix: 'the pool gave no connection in time; check that the database is up and the pool max matches backpressure',
+  },
+  ERR_CLOSEGUARD_NO_REQUEST: {
+    status: 500,
+    fix: 'connection() works only inside a request served through ConnectionClosingMiddleware (wrap(app) or an adapter\'s connectionClosing)',
+  },
+  ERR_CLOSEGUARD_UNKNOWN_ALIAS: {
+    status: 500,
+    fix: 'use one of the aliases given in the pools option, or pass a single pool as pool (alias "default")',
+  },
+  ERR_CLOSEGUARD_REQUEST_ENDED: {
+    status: 500,
+    fix: 'the request is over, so its connections were given back; do not keep using the request after its response',
+  },
+  ERR_CLOSEGUARD_LEAK: {
+    status: 500,
+    fix: 'a connection acquired by hand was not released by the end of its request; release it in a finally, or use connection() and let the request give it back',
+  },
 } as const satisfies Record<string, { status: number; fix: string }>;
 
 /** A stable closeguard error code. */
@@ -77,16 +106,19 @@ export type ErrorCode = keyof typeof catalog;
 export class CloseguardError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
+  /** Seconds a client should wait before retrying (503s); hosts send it as `Retry-After`. */
+  readonly retryAfter: number | undefined;
 
   /**
    * @param code a catalog code
    * @param what what happened, in a few words; the catalog adds how to fix it
    */
-  constructor(code: ErrorCode, what: string, options?: { cause?: unknown }) {
-    super(`${what}: ${catalog[code].fix}`, options);
+  constructor(code: ErrorCode, what: string, options?: { cause?: unknown; retryAfter?: number }) {
+    super(`${what}: ${catalog[code].fix}`, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CloseguardError';
     this.code = code;
     this.status = catalog[code].status;
+    this.retryAfter = options?.retryAfter;
   }
 }
 

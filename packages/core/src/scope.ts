@@ -39,7 +39,7 @@ class Scope implements RequestScope {
   readonly #controller = new AbortController();
   readonly #cleanups: Cleanup[] = [];
   readonly #logger: Logger;
-  readonly #asyncContext: boolean;
+  #asyncContext: boolean;
   #closeReason: CloseReason | undefined;
   #closing: Promise<void> | undefined;
 
@@ -94,6 +94,12 @@ class Scope implements RequestScope {
     }
   }
 
+  /** Makes `currentScope()` find this scope from now on (middleware that needs it turns it on). */
+  enableAsyncContext(): void {
+    this.#asyncContext = true;
+    asyncContextUsed = true;
+  }
+
   /** Runs `fn` so that `currentScope()` inside it (and its async continuations) is this scope. */
   run<T>(fn: () => T): T {
     return this.#asyncContext ? storage.run(this, fn) : fn();
@@ -124,7 +130,7 @@ class Scope implements RequestScope {
 }
 
 /** A request scope as hosts create it: a `RequestScope` that can also run code inside itself. */
-export type HostScope = RequestScope & { run<T>(fn: () => T): T };
+export type HostScope = RequestScope & { run<T>(fn: () => T): T; enableAsyncContext(): void };
 
 /**
  * Creates the scope of a request that just entered, and fires `requestStarted`.
@@ -134,6 +140,11 @@ export function createScope(options: ScopeOptions): HostScope {
   const scope = new Scope(options);
   signals.requestStarted.publish({ scope, method: scope.method, url: scope.url });
   return scope;
+}
+
+/** The scope in the current async context, without the check of `currentScope()`. */
+export function activeScope(): RequestScope | undefined {
+  return asyncContextUsed ? storage.getStore() : undefined;
 }
 
 /**

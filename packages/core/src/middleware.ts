@@ -1,0 +1,138 @@
+import { Admission } from './admission.ts';
+import { CloseguardError } from './errors.ts';
+import { Ledger, RequestLeases, type LeaseContext } from './leases.ts';
+import { checkMiddlewareOptions, type ConnectionClosingOptions, type Settings } from './options.ts';
+import type { PoolEntry } from './release-policy.ts';
+import type { HostScope } from './scope.ts';
+import { collectStats, type GuardStats } from './stats.ts';
+import { createTracker } from './tracking.ts';
+import type { PoolLike } from './pool.ts';
+import type { GatewayApp, GatewayBody, RequestScope } from './types.ts';
+
+/** Each request's leases, found from its scope (adapters' `req.db()` and `connection()`). */
+const leasesOf = new WeakMap<RequestScope, RequestLeases>();
+
+/** The leases of the request `scope` belongs to, if a guard wraps it. */
+export function leasesFor(scope: RequestScope): RequestLeases | undefined {
+  return leasesOf.get(scope);
+}
+
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+
+/**
+ * Django's `close_old_connections`, done right for Node: request-owned leases given back (or
+ * destroyed when unfit) exactly once at request end, admission sized to the pool, leak reports,
+ * graceful shutdown.
+ * @throws TypeError at construction when an option is wrong, naming it.
+ * @example
+ * const guard = new ConnectionClosingMiddleware({ pool: createPool(pgConfig) });
+ * http.createServer(requestListener(guard.wrap(app)));
+ */
+export class ConnectionClosingMiddleware {
+  readonly #settings: Settings;
+  readonly #admission: Admission;
+  readonly #requests = new Set<RequestLeases>();
+  readonly #context: LeaseContext;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: ConnectionClosingOptions) {
+    this.#settings = checkMiddlewareOptions(options);
+    const { backpressure, queueLimit, queueTimeout } = this.#settings;
+    this.#admission = new Admission(backpressure, queueLimit, queueTimeout);
+    this.#context = {
+      entry: (alias) => this.#entry(alias),
+      ledger: new Ledger(),
+      maxAgeMs: this.#settings.maxAge,
+      graceMs: this.#settings.abortGrace,
+      healthCheck: this.#settings.healthCheck,
+    };
+  }
+
+  /** Wraps a gateway app: admission, then the app with request-owned leases. */
+  wrap(app: GatewayApp): GatewayApp {
+    if (typeof app !== 'function') throw new TypeError(`wrap(app) takes a gateway app function; received ${typeof app}`);
+    return (env, start) => {
+      const admitted = this.#admission.enter(env.signal); // sheds synchronously
+      if (admitted === true) return this.#enter(app, env, start);
+      return admitted.then(() => this.#enter(app, env, start));
+    };
+  }
+
+  /**
+   * Starts a request's leases on `scope` and ties their end to it; the adapters' entry point.
+   * Returns the leases; the caller must have taken an admission place with `admit()`.
+   */
+  open(scope: RequestScope): RequestLeases {
+    const leases = new RequestLeases(scope, this.#context);
+    leasesOf.set(scope, leases);
+    this.#requests.add(leases);
+    if (this.#settings.asyncContext) (scope as Partial<HostScope>).enableAsyncContext?.();
+    scope.defer(async () => {
+      try {
+        await leases.end();
+      } finally {
+        this.#requests.delete(leases);
+        this.#admission.leave();
+      }
+    });
+    return leases;
+  }
+
+  /** Takes an admission place for a request: `true` at once, a promise when queued; throws (503) synchronously when shed. */
+  admit(signal: AbortSignal): true | Promise<void> {
+    return this.#admission.enter(signal);
+  }
+
+  /** A pool whose `acquire()` calls inside a request are remembered and reclaimed as leaks at its end. */
+  track<P extends PoolLike>(pool: P): P {
+    this.#settings.asyncContext = true;
+    return createTracker(pool, this.#context.ledger, this.#settings.onLeak);
+  }
+
+  stats(): GuardStats {
+    return collectStats(this.#admission.stats(), this.#context.ledger, this.#settings.entries);
+  }
+
+  /** Stops admitting (503), waits for requests in flight up to `timeout` ms, then drains and clears the pools. */
+  close(options: { timeout?: number } = {}): Promise<void> {
+    this.#closing ??= this.#shutdown(options.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
+    return this.#closing;
+  }
+
+  async #shutdown(timeoutMs: number): Promise<void> {
+    this.#admission.close();
+    if (!(await this.#settled(timeoutMs))) {
+      for (const leases of this.#requests) (leases.scope as Partial<HostScope>).abort?.('shutdown');
+      await this.#settled(this.#settings.abortGrace);
+    }
+    for (const { pool } of this.#settings.entries.values()) {
+      await pool.drain?.();
+      await pool.clear?.();
+    }
+  }
+
+  /** Resolves true once no request is in flight, false after `timeoutMs`. */
+  async #settled(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.#requests.size > 0 || this.#admission.inFlight > 0) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return true;
+  }
+
+  #enter(app: GatewayApp, env: Parameters<GatewayApp>[0], start: Parameters<GatewayApp>[1]): GatewayBody | Promise<GatewayBody> {
+    this.open(env.scope);
+    const scope = env.scope as Partial<HostScope>;
+    return scope.run ? scope.run(() => app(env, start)) : app(env, start);
+  }
+
+  #entry(alias: string): PoolEntry {
+    const entry = this.#settings.entries.get(alias);
+    if (!entry) {
+      const known = [...this.#settings.entries.keys()].join(', ');
+      throw new CloseguardError('ERR_CLOSEGUARD_UNKNOWN_ALIAS', `there is no pool '${alias}' (known: ${known})`);
+    }
+    return entry;
+  }
+}

@@ -1,0 +1,112 @@
+import { describe } from './checks.ts';
+import { DEFAULT_ABORT_GRACE_MS } from './driver.ts';
+import { isPoolLike, type PoolLike } from './pool.ts';
+import { PoolEntry } from './release-policy.ts';
+import type { LeakMessage } from './signals.ts';
+
+/** A leak report: a connection acquired by hand through `track(pool)` and not released in its request. */
+export type LeakReport = Pick<LeakMessage, 'stack' | 'route' | 'heldMs' | 'alias'>;
+
+/** Options of ConnectionClosingMiddleware and of every adapter's `connectionClosing()`. Durations in ms. */
+export interface ConnectionClosingOptions {
+  /** The pool of the alias 'default'. Give `pool` or `pools`. */
+  pool?: PoolLike;
+  /** Pools by alias: `connection('analytics')`. */
+  pools?: Readonly<Record<string, PoolLike>>;
+  /** Destroy a connection older than this at request end; 0 = one request only. Default Infinity (keep). */
+  maxAge?: number;
+  /** Check a reused connection before handing it out: true for the pool policy's check, or your own. Default false. */
+  healthCheck?: boolean | ((connection: unknown) => boolean | PromiseLike<boolean>);
+  /** Requests inside the app at once. Default: the largest pool's `max`. */
+  backpressure?: number;
+  /** Requests that may wait for a place; past it, 503 at once. Default: 2 × backpressure. */
+  queueLimit?: number;
+  /** How long a request may wait for a place before a 503. Default 5000. */
+  queueTimeout?: number;
+  /** After a hang-up, how long a busy connection is waited for before it is destroyed. Default 5000. */
+  abortGrace?: number;
+  /** Called with each leak `track(pool)` reclaims (isolated: a throw is logged). */
+  onLeak?: (leak: LeakReport) => void;
+  /** Turn on AsyncLocalStorage so `connection()` and `currentScope()` work (costs a few %). Default false; `track()` turns it on. */
+  asyncContext?: boolean;
+}
+
+export interface Settings {
+  entries: Map<string, PoolEntry>;
+  maxAge: number;
+  healthCheck: boolean | ((connection: unknown) => boolean | PromiseLike<boolean>);
+  backpressure: number;
+  queueLimit: number;
+  queueTimeout: number;
+  abortGrace: number;
+  onLeak: ((leak: LeakReport) => void) | undefined;
+  asyncContext: boolean;
+}
+
+const DEFAULT_QUEUE_TIMEOUT_MS = 5_000;
+
+/**
+ * Checks the options and fills in defaults.
+ * @throws TypeError naming the option that is wrong.
+ */
+export function checkMiddlewareOptions(options: ConnectionClosingOptions): Settings {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`ConnectionClosingMiddleware takes an options object with pool or pools; received ${typeof options}`);
+  }
+  const entries = poolEntries(options);
+  const maxima = [...entries.values()].map((entry) => entry.pool.max).filter((max): max is number => typeof max === 'number');
+  const backpressure = options.backpressure ?? (maxima.length > 0 ? Math.max(...maxima) : undefined);
+  if (backpressure === undefined) {
+    throw new TypeError('option backpressure is required when the pool does not tell its max: pass the number of connections the pool may open');
+  }
+  checkCount('backpressure', backpressure, 1);
+  const queueLimit = options.queueLimit ?? 2 * backpressure;
+  checkCount('queueLimit', queueLimit, 0);
+  for (const name of ['maxAge', 'queueTimeout', 'abortGrace'] as const) checkDuration(name, options[name]);
+  if (options.healthCheck !== undefined && typeof options.healthCheck !== 'boolean' && typeof options.healthCheck !== 'function') {
+    throw new TypeError(`option healthCheck must be a boolean or a function; received ${typeof options.healthCheck}`);
+  }
+  if (options.onLeak !== undefined && typeof options.onLeak !== 'function') {
+    throw new TypeError(`option onLeak must be a function; received ${typeof options.onLeak}`);
+  }
+  return {
+    entries,
+    maxAge: options.maxAge ?? Infinity,
+    healthCheck: options.healthCheck ?? false,
+    backpressure,
+    queueLimit,
+    queueTimeout: options.queueTimeout ?? DEFAULT_QUEUE_TIMEOUT_MS,
+    abortGrace: options.abortGrace ?? DEFAULT_ABORT_GRACE_MS,
+    onLeak: options.onLeak,
+    asyncContext: options.asyncContext === true,
+  };
+}
+
+function poolEntries(options: ConnectionClosingOptions): Map<string, PoolEntry> {
+  if ((options.pool === undefined) === (options.pools === undefined)) {
+    throw new TypeError('give exactly one of the options pool (one pool) and pools (pools by alias)');
+  }
+  const pools: Record<string, unknown> = options.pool !== undefined ? { default: options.pool } : { ...options.pools };
+  const entries = new Map<string, PoolEntry>();
+  for (const [alias, pool] of Object.entries(pools)) {
+    if (!isPoolLike(pool)) {
+      const name = options.pool !== undefined ? 'pool' : `pools.${alias}`;
+      throw new TypeError(`option ${name} must have acquire(), release(r) and destroy(r) (a generic-pool Pool fits; wrap a pg.Pool with fromPgPool())`);
+    }
+    entries.set(alias, new PoolEntry(alias, pool));
+  }
+  if (entries.size === 0) throw new TypeError('option pools must name at least one pool');
+  return entries;
+}
+
+function checkCount(name: string, value: unknown, min: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new TypeError(`option ${name} must be an integer ≥ ${min}; received ${describe(value)}`);
+  }
+}
+
+function checkDuration(name: string, value: unknown): void {
+  if (value !== undefined && (typeof value !== 'number' || Number.isNaN(value) || value < 0)) {
+    throw new TypeError(`option ${name} must be a number of milliseconds ≥ 0; received ${describe(value)}`);
+  }
+}

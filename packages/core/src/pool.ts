@@ -1,0 +1,53 @@
+/**
+ * What ConnectionClosingMiddleware needs of a pool: a generic-pool `Pool` fits as it is; a
+ * `pg.Pool` fits through `fromPgPool()` in @closeguard/pg.
+ */
+export interface PoolLike<R = unknown> {
+  acquire(): PromiseLike<R>;
+  release(resource: R): unknown;
+  destroy(resource: R): unknown;
+  /** generic-pool's figures, read by `stats()` and for the default backpressure when present. */
+  readonly max?: number;
+  readonly size?: number;
+  readonly available?: number;
+  readonly borrowed?: number;
+  readonly pending?: number;
+  /** Called by `close()`: stop creating, wait for borrowed resources, then destroy the idle ones. */
+  drain?(): PromiseLike<unknown>;
+  clear?(): PromiseLike<unknown>;
+}
+
+/**
+ * A driver's knowledge of its connections, attached to a pool under `poolPolicy`
+ * (`@closeguard/pg` does). Every member is optional; without one the middleware assumes the
+ * connection is usable, idle and clean.
+ */
+export interface PoolPolicy<R = unknown> {
+  /** False when the connection must not be reused: it errored, or its socket ended. */
+  isUsable?(resource: R): boolean;
+  /** True while a query runs on it. */
+  isBusy?(resource: R): boolean;
+  /** Readies it for the next request (rolls back an open transaction); false or a throw → destroy. */
+  reset?(resource: R): boolean | PromiseLike<boolean>;
+  /** When it was created (ms since the epoch), for `maxAge`. */
+  createdAt?(resource: R): number | undefined;
+  /** The health check of a reused connection (`SELECT 1`); false or a throw → destroy. */
+  check?(resource: R): boolean | PromiseLike<boolean>;
+  /** Stops what runs on it server-side before it is destroyed (a cancel request). */
+  cancel?(resource: R): PromiseLike<unknown>;
+}
+
+/** The key under which a pool carries its `PoolPolicy`. */
+export const poolPolicy: unique symbol = Symbol.for('closeguard.poolPolicy') as never;
+
+/** A pool as the middleware reads it, with its policy. */
+export type PoolWithPolicy<R> = PoolLike<R> & { [poolPolicy]?: PoolPolicy<R> };
+
+/** Whether `value` has what a pool needs. */
+export function isPoolLike(value: unknown): value is PoolLike {
+  const pool = value as Partial<PoolLike> | null;
+  return (
+    typeof pool === 'object' && pool !== null &&
+    typeof pool.acquire === 'function' && typeof pool.release === 'function' && typeof pool.destroy === 'function'
+  );
+}

@@ -1,0 +1,281 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createPool, type Pool } from 'generic-pool';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  ConnectionClosingMiddleware,
+  connection,
+  poolPolicy,
+  type ConnectionClosingOptions,
+  type GatewayApp,
+  type LeakReport,
+  type PoolPolicy,
+} from '@closeguard/core';
+import { requestListener } from '@closeguard/node';
+
+/** An in-process connection: enough state for the release policy to judge. */
+class FakeConnection {
+  static created = 0;
+  readonly id = ++FakeConnection.created;
+  busy = false;
+  usable = true;
+  clean = true;
+}
+
+const policy: PoolPolicy<FakeConnection> = {
+  isBusy: (c) => c.busy,
+  isUsable: (c) => c.usable,
+  reset: (c) => c.clean,
+};
+
+const quiet = { error: () => undefined };
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function fakePool(max: number): Pool<FakeConnection> {
+  const pool = createPool({ create: () => Promise.resolve(new FakeConnection()), destroy: () => Promise.resolve() }, { max, acquireTimeoutMillis: 5_000 });
+  Object.assign(pool, { [poolPolicy]: policy });
+  cleanups.push(async () => {
+    await pool.drain();
+    await pool.clear();
+  });
+  return pool;
+}
+
+async function serve(app: GatewayApp, options: ConnectionClosingOptions): Promise<{ url: string; guard: ConnectionClosingMiddleware }> {
+  const guard = new ConnectionClosingMiddleware({ asyncContext: true, abortGrace: 100, ...options });
+  const server = http.createServer(requestListener(guard.wrap(app), { logger: quiet, abortGrace: 100 }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise((resolve) => {
+    server.closeAllConnections();
+    server.close(resolve);
+  }));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, guard };
+}
+
+/** Sends a request and hangs up after `ms`, before the response is complete. */
+function hangUpAfter(url: string, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const req = http.get(url, (res) => res.resume());
+    req.on('error', () => resolve());
+    setTimeout(() => {
+      req.destroy();
+      resolve();
+    }, ms);
+  });
+}
+
+const ok = (start: Parameters<GatewayApp>[1], text = 'ok'): string[] => {
+  start(200, { 'content-type': 'text/plain' });
+  return [text];
+};
+
+describe('ConnectionClosingMiddleware', () => {
+  describe('when the app asks for connection() twice', () => {
+    it('leases once and releases at request end', async () => {
+      const pool = fakePool(2);
+      const { url, guard } = await serve(async (_env, start) => {
+        const first = await connection<FakeConnection>();
+        const second = await connection<FakeConnection>();
+        return ok(start, String(first === second));
+      }, { pool });
+      expect(await (await fetch(url)).text()).toBe('true');
+      await vi.waitFor(() => expect(guard.stats()).toMatchObject({ leased: 1, released: 1, inFlight: 0 }));
+      expect(pool.borrowed).toBe(0);
+    });
+
+    it('leases nothing when the app never asks', async () => {
+      const pool = fakePool(2);
+      const { url, guard } = await serve((_env, start) => ok(start), { pool });
+      await (await fetch(url)).text();
+      await vi.waitFor(() => expect(guard.stats().inFlight).toBe(0));
+      expect(guard.stats().leased).toBe(0);
+    });
+  });
+
+  describe('when the app throws after connection()', () => {
+    it('answers 500 and releases the connection', async () => {
+      const pool = fakePool(2);
+      const { url, guard } = await serve(async () => {
+        await connection();
+        throw new Error('handler bug');
+      }, { pool });
+      expect((await fetch(url)).status).toBe(500);
+      await vi.waitFor(() => expect(guard.stats().released).toBe(1));
+      expect(pool.borrowed).toBe(0);
+    });
+  });
+
+  describe('when the client hangs up while a query still runs', () => {
+    it('destroys the busy connection instead of releasing it', async () => {
+      const pool = fakePool(2);
+      const { url, guard } = await serve(async (_env, start) => {
+        const conn = await connection<FakeConnection>();
+        conn.busy = true; // a query that never ends
+        start(200, {});
+        return (async function* () {
+          yield 'streaming';
+          await new Promise((resolve) => setTimeout(resolve, 10_000));
+        })();
+      }, { pool });
+      await hangUpAfter(url, 50);
+      await vi.waitFor(() => expect(guard.stats().destroyed.abandoned).toBe(1));
+      expect(guard.stats().released).toBe(0);
+      expect(pool.borrowed).toBe(0);
+    });
+  });
+
+  describe('when the client hangs up while waiting in the pool queue', () => {
+    it('abandons the wait and the late connection goes straight back', async () => {
+      const pool = fakePool(1);
+      let unblock!: () => void;
+      const blocked = new Promise<void>((resolve) => (unblock = resolve));
+      const { url, guard } = await serve(async (env, start) => {
+        await connection();
+        if (env.path === '/holder') await blocked;
+        return ok(start);
+      }, { pool, backpressure: 2 });
+      const holder = fetch(`${url}/holder`);
+      await vi.waitFor(() => expect(pool.borrowed).toBe(1));
+      await hangUpAfter(`${url}/waiter`, 50);
+      await vi.waitFor(() => expect(guard.stats().abandonedWaits).toBe(1));
+      unblock();
+      expect((await holder).status).toBe(200);
+      await vi.waitFor(() => expect(pool.borrowed).toBe(0));
+      expect(guard.stats().inFlight).toBe(0);
+    });
+  });
+
+  describe('the release policy', () => {
+    it.each([
+      ['unusable', (c: FakeConnection): void => void (c.usable = false), {}],
+      ['unusable', (c: FakeConnection): void => void (c.clean = false), {}],
+      ['obsolete', (): void => undefined, { maxAge: 0 }],
+    ] as const)('destroys a connection that is %s', async (cause, spoil, extra) => {
+      const pool = fakePool(2);
+      const { url, guard } = await serve(async (_env, start) => {
+        spoil(await connection<FakeConnection>());
+        return ok(start);
+      }, { pool, ...extra });
+      await (await fetch(url)).text();
+      await vi.waitFor(() => expect(guard.stats().destroyed[cause]).toBe(1));
+      expect(guard.stats().released).toBe(0);
+    });
+
+    it('checks a reused connection with healthCheck and replaces one that fails', async () => {
+      const pool = fakePool(1);
+      const seen: number[] = [];
+      const { url, guard } = await serve(async (_env, start) => {
+        seen.push((await connection<FakeConnection>()).id);
+        return ok(start);
+      }, { pool, healthCheck: (c) => (c as FakeConnection).id !== seen[0] });
+      await (await fetch(url)).text();
+      await vi.waitFor(() => expect(guard.stats().released).toBe(1));
+      await (await fetch(url)).text();
+      expect(seen[1]).not.toBe(seen[0]);
+      expect(guard.stats().destroyed.unusable).toBe(1);
+    });
+  });
+
+  describe('under overload', () => {
+    it('admits backpressure requests, queues queueLimit more, and sheds the rest with 503 and Retry-After', async () => {
+      const pool = fakePool(1);
+      let unblock!: () => void;
+      const blocked = new Promise<void>((resolve) => (unblock = resolve));
+      const { url, guard } = await serve(async (_env, start) => {
+        await connection();
+        await blocked;
+        return ok(start);
+      }, { pool, queueLimit: 1 });
+      const admitted = fetch(url);
+      await vi.waitFor(() => expect(guard.stats().inFlight).toBe(1));
+      const queued = fetch(url);
+      await vi.waitFor(() => expect(guard.stats().queued).toBe(1));
+      const shed = await fetch(url);
+      expect(shed.status).toBe(503);
+      expect(shed.headers.get('retry-after')).toBe('1');
+      unblock();
+      expect((await admitted).status).toBe(200);
+      expect((await queued).status).toBe(200);
+      expect(guard.stats().rejected).toBe(1);
+    });
+
+    it('answers 503 to a request that waited longer than queueTimeout', async () => {
+      const pool = fakePool(1);
+      let unblock!: () => void;
+      const blocked = new Promise<void>((resolve) => (unblock = resolve));
+      const { url } = await serve(async (_env, start) => {
+        await blocked;
+        return ok(start);
+      }, { pool, queueTimeout: 50 });
+      const admitted = fetch(url);
+      expect((await fetch(url)).status).toBe(503);
+      unblock();
+      expect((await admitted).status).toBe(200);
+    });
+  });
+
+  describe('track(pool)', () => {
+    it('reclaims a hand-acquired connection at request end and reports where it was acquired', async () => {
+      const pool = fakePool(1);
+      const leaks: LeakReport[] = [];
+      const guard = new ConnectionClosingMiddleware({ pool, onLeak: (leak) => void leaks.push(leak) });
+      const tracked = guard.track(pool);
+      const server = http.createServer(requestListener(guard.wrap(async function leakyRoute(_env, start) {
+        await tracked.acquire(); // never released
+        return ok(start);
+      }), { logger: quiet }));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      await (await fetch(url)).text();
+      await vi.waitFor(() => expect(leaks).toHaveLength(1));
+      expect(leaks[0]?.stack).toMatch(/leakyRoute/);
+      expect(guard.stats().leaksReclaimed).toBe(1);
+      await vi.waitFor(() => expect(pool.borrowed).toBe(0));
+      server.closeAllConnections();
+    });
+  });
+
+  describe('close()', () => {
+    it('waits for requests in flight, answers new ones with 503, then drains the pools', async () => {
+      const pool = fakePool(2);
+      let unblock!: () => void;
+      const blocked = new Promise<void>((resolve) => (unblock = resolve));
+      const { url, guard } = await serve(async (_env, start) => {
+        await connection();
+        await blocked;
+        return ok(start);
+      }, { pool });
+      const inFlight = fetch(url);
+      await vi.waitFor(() => expect(guard.stats().inFlight).toBe(1));
+      const closing = guard.close();
+      expect((await fetch(url)).status).toBe(503);
+      unblock();
+      expect((await inFlight).status).toBe(200);
+      await closing;
+      expect(pool.size).toBe(0);
+    });
+  });
+
+  describe('with bad options', () => {
+    it.each([
+      [{}, /exactly one of the options pool/],
+      [{ pool: {} }, /option pool must have acquire/],
+      [{ pools: { main: { acquire() {} } } }, /option pools\.main/],
+      [{ pool: { acquire() {}, release() {}, destroy() {} } }, /backpressure is required/],
+      [{ pool: { acquire() {}, release() {}, destroy() {}, max: 2 }, maxAge: -1 }, /maxAge/],
+      [{ pool: { acquire() {}, release() {}, destroy() {}, max: 2 }, backpressure: 0 }, /backpressure must be an integer ≥ 1/],
+    ])('throws a TypeError naming the option (%#)', (options, message) => {
+      expect(() => new ConnectionClosingMiddleware(options as ConnectionClosingOptions)).toThrow(message);
+    });
+  });
+
+  describe('connection() outside a request', () => {
+    it('throws ERR_CLOSEGUARD_NO_REQUEST synchronously', () => {
+      expect(() => connection()).toThrow(expect.objectContaining({ code: 'ERR_CLOSEGUARD_NO_REQUEST' }) as Error);
+    });
+  });
+});
