@@ -8,6 +8,7 @@ export default defineConfig({
     alias: {
       '@closeguard/core': pkg('core'),
       '@closeguard/node': pkg('node'),
+      '@closeguard/pg': pkg('pg'),
     },
   },
   test: {

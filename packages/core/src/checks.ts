@@ -84,3 +84,20 @@ export function describe(value: unknown): string {
   const name = (value as { constructor?: { name?: string } }).constructor?.name;
   return name && name !== 'Object' ? `a ${name}` : 'an object';
 }
+
+/** Whether `value` is a promise or promise-like. */
+export function isThenable<T = unknown>(value: unknown): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
+}
+
+/** Calls `close()` on an answer that never became a body (no host will), isolating its error. */
+export function closeStray(answer: unknown, onError: (error: unknown) => void): void {
+  const close = (answer as { close?: unknown } | null | undefined)?.close;
+  if (typeof close !== 'function') return;
+  try {
+    const result: unknown = close.call(answer);
+    if (isThenable(result)) Promise.resolve(result).catch(onError);
+  } catch (error) {
+    onError(error);
+  }
+}

@@ -1,4 +1,5 @@
-import { CloseguardError } from './errors.ts';
+import { isThenable } from './checks.ts';
+import { CloseguardError, ContractError } from './errors.ts';
 import type { HostScope } from './scope.ts';
 import type { Chunk, GatewayBody } from './types.ts';
 
@@ -43,7 +44,7 @@ export class BodyCursor {
   /** Asks for the next value: a result, or a promise of one for async iterators. Throws through. */
   next(): Step {
     if (this.#finishing) {
-      throw new CloseguardError('ERR_CLOSEGUARD_ITERATE_AFTER_CLOSE', 'the driver pulled after close()');
+      throw new ContractError('ERR_CLOSEGUARD_ITERATE_AFTER_CLOSE', 'the driver pulled after close()');
     }
     let step: Step;
     try {
@@ -119,10 +120,6 @@ export class BodyCursor {
       );
     }
   }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
 /** Resolves true when `promise` settles before `deadline` (Date.now() ms), false otherwise. */

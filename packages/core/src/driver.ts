@@ -1,10 +1,10 @@
 import { GatewayReadable } from './body-stream.ts';
-import { checkAnswer, checkHeaders, checkStatus, invalidChunk, isChunk } from './checks.ts';
+import { checkAnswer, checkHeaders, checkStatus, closeStray, invalidChunk, isChunk, isThenable } from './checks.ts';
 import { BodyCursor, type BodyOutcome } from './cursor.ts';
 import { CloseguardError, ContractError } from './errors.ts';
 import type { HostScope } from './scope.ts';
 import { signals } from './signals.ts';
-import type { Chunk, ErrorPhase, GatewayApp, GatewayBody, GatewayEnv, Headers, StartResponse } from './types.ts';
+import type { Chunk, ErrorPhase, GatewayApp, GatewayEnv, Headers, StartResponse } from './types.ts';
 
 /** Milliseconds a host waits, after a request ends early, for a body stuck at an `await`. */
 export const DEFAULT_ABORT_GRACE_MS = 5_000;
@@ -52,7 +52,7 @@ export async function drive(app: GatewayApp, env: HostEnv, options: DriveOptions
   try {
     checkAnswer(answer);
   } catch (error) {
-    closeStray(answer, scope);
+    closeStray(answer, (error) => scope.report(error, 'close'));
     return failed(scope, error, 'app', 'error');
   }
 
@@ -124,7 +124,7 @@ async function abandon(answer: PromiseLike<unknown>, scope: HostScope, grace: nu
       try {
         checkAnswer(body);
       } catch {
-        closeStray(body, scope);
+        closeStray(body, (error) => scope.report(error, 'close'));
         return 'aborted' as const;
       }
       return new BodyCursor(body, scope, grace).finish('aborted');
@@ -140,22 +140,6 @@ async function abandon(answer: PromiseLike<unknown>, scope: HostScope, grace: nu
     scope.report(new CloseguardError('ERR_CLOSEGUARD_CLOSE_TIMEOUT', `the app was still awaiting ${grace} ms after the request ended`), 'app');
   }
   return { ok: false, error: reason, outcome };
-}
-
-/** Calls `close()` on an answer that is not a valid body but has one. */
-function closeStray(answer: unknown, scope: HostScope): void {
-  const close = (answer as Partial<GatewayBody> | null | undefined)?.close;
-  if (typeof close !== 'function') return;
-  try {
-    const result: unknown = close.call(answer);
-    if (isThenable(result)) Promise.resolve(result).catch((error: unknown) => scope.report(error, 'close'));
-  } catch (error) {
-    scope.report(error, 'close');
-  }
-}
-
-function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
 /** Waits for `promise`, or for `signal` to abort, whichever comes first. */

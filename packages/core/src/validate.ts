@@ -1,4 +1,4 @@
-import { checkAnswer, checkHeaders, checkStatus, describe } from './checks.ts';
+import { checkAnswer, checkHeaders, checkStatus, closeStray, describe, isThenable } from './checks.ts';
 import { ContractError } from './errors.ts';
 import { guardBody, report, type ResponseProgress } from './validate-body.ts';
 import { checkEnv } from './validate-env.ts';
@@ -65,23 +65,9 @@ function guardAnswer(answer: unknown, response: ResponseProgress, env: GatewayEn
     checkAnswer(answer);
   } catch (error) {
     // The host never sees this answer, so it cannot close it: do it here.
-    closeStray(answer, env);
+    closeStray(answer, (error) => report(error, 'close', env.scope));
     throw error;
   }
   return guardBody(answer, response, env);
 }
 
-function closeStray(answer: unknown, env: GatewayEnv): void {
-  const close = (answer as { close?: unknown } | null | undefined)?.close;
-  if (typeof close !== 'function') return;
-  try {
-    const result: unknown = close.call(answer);
-    if (isThenable(result)) Promise.resolve(result).catch((error: unknown) => report(error, 'close', env.scope));
-  } catch (error) {
-    report(error, 'close', env.scope);
-  }
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
-}

@@ -1,0 +1,82 @@
+import { CloseguardError, poolPolicy } from '@closeguard/core';
+import genericPool, { type Factory, type Options, type Pool } from 'generic-pool';
+import pg from 'pg';
+import { watch } from './client-state.ts';
+import { isUsable, pgPolicy } from './policy.ts';
+
+const DEFAULTS = { max: 10, min: 0, acquireTimeoutMillis: 10_000 } as const satisfies Options;
+const END_TIMEOUT_MS = 2_000;
+
+/**
+ * A generic-pool `Pool` of connected `pg.Client`s, ready for ConnectionClosingMiddleware: it
+ * carries the pg release policy (rollback, unusable detection, cancel), fails fast when the
+ * database is down, and ends clients on destroy.
+ * @param pgConfig a `pg.Client` config or a connection string
+ * @param poolOptions generic-pool options; `acquireTimeoutMillis` defaults to 10000 (never unbounded)
+ * @example
+ * const pool = createPool(process.env.DATABASE_URL, { max: 10 });
+ */
+export function createPool(pgConfig: pg.ClientConfig | string = {}, poolOptions: Options = {}): Pool<pg.Client> {
+  const options: Options = { ...DEFAULTS, ...poolOptions };
+  if (!(typeof options.acquireTimeoutMillis === 'number' && options.acquireTimeoutMillis > 0)) {
+    throw new TypeError('poolOptions.acquireTimeoutMillis must be a number > 0: without it generic-pool waits forever when the database is down');
+  }
+  const factory: Factory<pg.Client> = {
+    async create() {
+      const client = new pg.Client(pgConfig);
+      watch(client);
+      await client.connect();
+      return client;
+    },
+    destroy: endClient,
+    validate: (client) => Promise.resolve(isUsable(client)),
+  };
+  const pool = genericPool.createPool(factory, options);
+  Object.defineProperty(pool, poolPolicy, { value: pgPolicy });
+  failWaitersOnCreateError(pool);
+  return pool;
+}
+
+/**
+ * generic-pool keeps retrying a failed `create` and never tells the waiting acquirers; pass each
+ * failure to the longest waiter, and turn its timeout into a coded error.
+ */
+function failWaitersOnCreateError(pool: Pool<pg.Client>): void {
+  const waiters: Array<(error: Error) => void> = [];
+  const acquire = pool.acquire.bind(pool);
+  pool.acquire = (priority?: number) =>
+    new Promise<pg.Client>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: Error): void => {
+        if (settled) return;
+        settled = true;
+        waiters.splice(waiters.indexOf(fail) >>> 0, 1);
+        reject(error);
+      };
+      waiters.push(fail);
+      acquire(priority).then(
+        (client) => {
+          if (settled) return void pool.release(client);
+          settled = true;
+          waiters.splice(waiters.indexOf(fail) >>> 0, 1);
+          resolve(client);
+        },
+        (error: Error) => fail(error.name === 'TimeoutError' ? acquireTimeout(error) : error),
+      );
+    });
+  pool.on('factoryCreateError', (error: Error) => waiters[0]?.(error));
+}
+
+function acquireTimeout(cause: Error): CloseguardError {
+  return new CloseguardError('ERR_CLOSEGUARD_ACQUIRE_TIMEOUT', 'no PostgreSQL connection within acquireTimeoutMillis', { cause, retryAfter: 1 });
+}
+
+/** Ends a client, bounded: a dead socket must not hold up the pool. */
+async function endClient(client: pg.Client): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, END_TIMEOUT_MS);
+  });
+  await Promise.race([client.end().catch(() => undefined), expired]);
+  clearTimeout(timer);
+}

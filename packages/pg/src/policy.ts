@@ -1,0 +1,47 @@
+import type { PoolPolicy } from '@closeguard/core';
+import type pg from 'pg';
+import { cancelQuery } from './cancel.ts';
+import { isBusy, stateOf, transactionStatus } from './client-state.ts';
+
+/** How long a ROLLBACK or a health-check `SELECT 1` may take before the client is given up. */
+export const RESET_TIMEOUT_MS = 5_000;
+
+/**
+ * What ConnectionClosingMiddleware needs to judge a pg client at request end: Django's
+ * `close_if_unusable_or_obsolete` plus the busy check and a server-side cancel.
+ */
+export const pgPolicy: PoolPolicy<pg.Client> = {
+  isUsable,
+  isBusy,
+  createdAt: (client) => stateOf(client)?.createdAt,
+  async reset(client) {
+    const status = transactionStatus(client);
+    if (status !== 'transaction') return status !== 'failed';
+    // The app left a transaction open: roll it back so the next request starts clean.
+    await withTimeout(client.query('ROLLBACK'), 'ROLLBACK');
+    return transactionStatus(client) === 'idle';
+  },
+  async check(client) {
+    if (!isUsable(client)) return false;
+    await withTimeout(client.query('SELECT 1'), 'SELECT 1');
+    return true;
+  },
+  cancel: cancelQuery,
+};
+
+/** False once the client errored, its connection ended, or it sits in a failed transaction. */
+export function isUsable(client: pg.Client): boolean {
+  return stateOf(client)?.broken !== true && transactionStatus(client) !== 'failed';
+}
+
+async function withTimeout<T>(work: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${RESET_TIMEOUT_MS} ms`)), RESET_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
