@@ -53,9 +53,11 @@ export async function judge<R>(
   const { policy } = entry;
   // The code using it did not finish in time: it may still be running a query.
   if (reason === 'timeout') return { action: 'destroy', cause: 'abandoned' };
+  if (policy.isUsable?.(resource) === false) return { action: 'destroy', cause: 'unusable' };
   if (policy.isBusy?.(resource) && !(await idleWithin(policy, resource, settings.graceMs))) {
     return { action: 'destroy', cause: 'abandoned' };
   }
+  // A query that ended with the connection (a terminated backend) shows only once it is idle.
   if (policy.isUsable?.(resource) === false) return { action: 'destroy', cause: 'unusable' };
   if (settings.maxAgeMs === 0 || entry.ageMs(resource) >= settings.maxAgeMs) return { action: 'destroy', cause: 'obsolete' };
   if (policy.reset) {

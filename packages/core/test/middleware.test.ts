@@ -2,6 +2,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createPool, type Pool } from 'generic-pool';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+
+/** Waits for asynchronous cleanup; generous, since a loaded 2-core machine is slow, not wrong. */
+const eventually = <T>(check: () => T | Promise<T>): Promise<T> => vi.waitFor(check, { timeout: 5_000, interval: 20 });
 import {
   ConnectionClosingMiddleware,
   connection,
@@ -82,7 +85,7 @@ describe('ConnectionClosingMiddleware', () => {
         return ok(start, String(first === second));
       }, { pool });
       expect(await (await fetch(url)).text()).toBe('true');
-      await vi.waitFor(() => expect(guard.stats()).toMatchObject({ leased: 1, released: 1, inFlight: 0 }));
+      await eventually(() => expect(guard.stats()).toMatchObject({ leased: 1, released: 1, inFlight: 0 }));
       expect(pool.borrowed).toBe(0);
     });
 
@@ -90,7 +93,7 @@ describe('ConnectionClosingMiddleware', () => {
       const pool = fakePool(2);
       const { url, guard } = await serve((_env, start) => ok(start), { pool });
       await (await fetch(url)).text();
-      await vi.waitFor(() => expect(guard.stats().inFlight).toBe(0));
+      await eventually(() => expect(guard.stats().inFlight).toBe(0));
       expect(guard.stats().leased).toBe(0);
     });
   });
@@ -103,7 +106,7 @@ describe('ConnectionClosingMiddleware', () => {
         throw new Error('handler bug');
       }, { pool });
       expect((await fetch(url)).status).toBe(500);
-      await vi.waitFor(() => expect(guard.stats().released).toBe(1));
+      await eventually(() => expect(guard.stats().released).toBe(1));
       expect(pool.borrowed).toBe(0);
     });
   });
@@ -121,7 +124,7 @@ describe('ConnectionClosingMiddleware', () => {
         })();
       }, { pool });
       await hangUpAfter(url, 50);
-      await vi.waitFor(() => expect(guard.stats().destroyed.abandoned).toBe(1));
+      await eventually(() => expect(guard.stats().destroyed.abandoned).toBe(1));
       expect(guard.stats().released).toBe(0);
       expect(pool.borrowed).toBe(0);
     });
@@ -138,12 +141,12 @@ describe('ConnectionClosingMiddleware', () => {
         return ok(start);
       }, { pool, backpressure: 2 });
       const holder = fetch(`${url}/holder`);
-      await vi.waitFor(() => expect(pool.borrowed).toBe(1));
+      await eventually(() => expect(pool.borrowed).toBe(1));
       await hangUpAfter(`${url}/waiter`, 50);
-      await vi.waitFor(() => expect(guard.stats().abandonedWaits).toBe(1));
+      await eventually(() => expect(guard.stats().abandonedWaits).toBe(1));
       unblock();
       expect((await holder).status).toBe(200);
-      await vi.waitFor(() => expect(pool.borrowed).toBe(0));
+      await eventually(() => expect(pool.borrowed).toBe(0));
       expect(guard.stats().inFlight).toBe(0);
     });
   });
@@ -160,7 +163,7 @@ describe('ConnectionClosingMiddleware', () => {
         return ok(start);
       }, { pool, ...extra });
       await (await fetch(url)).text();
-      await vi.waitFor(() => expect(guard.stats().destroyed[cause]).toBe(1));
+      await eventually(() => expect(guard.stats().destroyed[cause]).toBe(1));
       expect(guard.stats().released).toBe(0);
     });
 
@@ -172,7 +175,7 @@ describe('ConnectionClosingMiddleware', () => {
         return ok(start);
       }, { pool, healthCheck: (c) => (c as FakeConnection).id !== seen[0] });
       await (await fetch(url)).text();
-      await vi.waitFor(() => expect(guard.stats().released).toBe(1));
+      await eventually(() => expect(guard.stats().released).toBe(1));
       await (await fetch(url)).text();
       expect(seen[1]).not.toBe(seen[0]);
       expect(guard.stats().destroyed.unusable).toBe(1);
@@ -190,9 +193,9 @@ describe('ConnectionClosingMiddleware', () => {
         return ok(start);
       }, { pool, queueLimit: 1 });
       const admitted = fetch(url);
-      await vi.waitFor(() => expect(guard.stats().inFlight).toBe(1));
+      await eventually(() => expect(guard.stats().inFlight).toBe(1));
       const queued = fetch(url);
-      await vi.waitFor(() => expect(guard.stats().queued).toBe(1));
+      await eventually(() => expect(guard.stats().queued).toBe(1));
       const shed = await fetch(url);
       expect(shed.status).toBe(503);
       expect(shed.headers.get('retry-after')).toBe('1');
@@ -231,10 +234,10 @@ describe('ConnectionClosingMiddleware', () => {
       cleanups.push(() => new Promise((resolve) => server.close(resolve)));
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       await (await fetch(url)).text();
-      await vi.waitFor(() => expect(leaks).toHaveLength(1));
+      await eventually(() => expect(leaks).toHaveLength(1));
       expect(leaks[0]?.stack).toMatch(/leakyRoute/);
       expect(guard.stats().leaksReclaimed).toBe(1);
-      await vi.waitFor(() => expect(pool.borrowed).toBe(0));
+      await eventually(() => expect(pool.borrowed).toBe(0));
       server.closeAllConnections();
     });
   });
@@ -250,7 +253,7 @@ describe('ConnectionClosingMiddleware', () => {
         return ok(start);
       }, { pool });
       const inFlight = fetch(url);
-      await vi.waitFor(() => expect(guard.stats().inFlight).toBe(1));
+      await eventually(() => expect(guard.stats().inFlight).toBe(1));
       const closing = guard.close();
       expect((await fetch(url)).status).toBe(503);
       unblock();

@@ -50,5 +50,6 @@ export function transactionStatus(client: pg.Client): TransactionStatus {
 
 /** True while a query runs or waits on the client. */
 export function isBusy(client: pg.Client): boolean {
+  if (stateOf(client)?.broken === true) return false; // nothing runs on a dead connection
   return (client as pg.Client & { readyForQuery?: boolean }).readyForQuery === false;
 }

@@ -6,6 +6,8 @@ import { isUsable, pgPolicy } from './policy.ts';
 
 const DEFAULTS = { max: 10, min: 0, acquireTimeoutMillis: 10_000 } as const satisfies Options;
 const END_TIMEOUT_MS = 2_000;
+const FIRST_RETRY_MS = 50;
+const MAX_RETRY_MS = 2_000;
 
 /**
  * A generic-pool `Pool` of connected `pg.Client`s, ready for ConnectionClosingMiddleware: it
@@ -21,11 +23,19 @@ export function createPool(pgConfig: pg.ClientConfig | string = {}, poolOptions:
   if (!(typeof options.acquireTimeoutMillis === 'number' && options.acquireTimeoutMillis > 0)) {
     throw new TypeError('poolOptions.acquireTimeoutMillis must be a number > 0: without it generic-pool waits forever when the database is down');
   }
+  const backoff = createBackoff();
   const factory: Factory<pg.Client> = {
     async create() {
+      await backoff.wait();
       const client = new pg.Client(pgConfig);
       watch(client);
-      await client.connect();
+      try {
+        await client.connect();
+      } catch (error) {
+        backoff.failed();
+        throw error;
+      }
+      backoff.succeeded();
       return client;
     },
     destroy: endClient,
@@ -79,4 +89,21 @@ async function endClient(client: pg.Client): Promise<void> {
   });
   await Promise.race([client.end().catch(() => undefined), expired]);
   clearTimeout(timer);
+}
+
+/**
+ * generic-pool retries a failed create at once, for as long as anyone waits: a hot loop against a
+ * database that is down. Space the attempts out, doubling up to MAX_RETRY_MS, until one succeeds.
+ */
+function createBackoff(): { wait(): Promise<void>; failed(): void; succeeded(): void } {
+  let delayMs = 0;
+  return {
+    wait: () => (delayMs === 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, delayMs))),
+    failed: () => {
+      delayMs = Math.min(MAX_RETRY_MS, delayMs === 0 ? FIRST_RETRY_MS : delayMs * 2);
+    },
+    succeeded: () => {
+      delayMs = 0;
+    },
+  };
 }
