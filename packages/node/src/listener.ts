@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { pipeline } from 'node:stream';
-import { createScope, drive, type CloseReason, type GatewayApp, type Logger } from '@closeguard/core';
+import { CloseguardError, createScope, drive, type CloseReason, type GatewayApp, type Logger } from '@closeguard/core';
 import type { BodyOutcome } from '@closeguard/core';
 import { createEnv, type NodeRequest } from './env.ts';
 import { sendError, writeHead, type NodeResponse } from './respond.ts';
@@ -78,7 +78,7 @@ async function serve(app: GatewayApp, env: ReturnType<typeof createEnv>, req: No
   const driven = await drive(app, env, settings);
   if (!driven.ok) {
     if (driven.outcome === 'error') {
-      settings.logger.error(`closeguard: ${env.method} ${env.url} failed`, driven.error);
+      if (isUnexpected(driven.error)) settings.logger.error(`closeguard: ${env.method} ${env.url} failed`, driven.error);
       if (!res.headersSent && !res.destroyed) sendError(res, driven.error, settings.exposeErrors, req.complete);
     } else if (!res.destroyed) {
       res.destroy();
@@ -111,6 +111,11 @@ async function serve(app: GatewayApp, env: ReturnType<typeof createEnv>, req: No
   if (outcome === 'error') settings.logger.error(`closeguard: ${env.method} ${env.url} failed after the headers were sent`, body.errored);
   await over;
   return outcome;
+}
+
+/** Overload (503), oversized bodies (413) and other coded client-facing outcomes are answers, not faults to log. */
+function isUnexpected(error: unknown): boolean {
+  return !(error instanceof CloseguardError) || error.status === 500;
 }
 
 function closeReason(outcome: BodyOutcome, res: NodeResponse): CloseReason {
