@@ -4,7 +4,8 @@ import type { Chunk, GatewayBody, Headers } from './types.ts';
 // Checks of the gateway contract shared by the body driver (rule 6) and validate().
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const FORBIDDEN_IN_VALUE = /[\r\n\0]/;
+// RFC 9110 field-value characters: HTAB, SP, VCHAR, obs-text. Node's HTTP/1 refuses the rest; its HTTP/2 mangles them.
+const FORBIDDEN_IN_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 /** Throws unless `status` is an integer from 100 to 599. */
 export function checkStatus(status: unknown): asserts status is number {
@@ -13,7 +14,7 @@ export function checkStatus(status: unknown): asserts status is number {
   }
 }
 
-/** Throws unless every header name is a token and every value a string without CR, LF or NUL. */
+/** Throws unless every header name is a token and every value a string of field-value characters. */
 export function checkHeaders(headers: unknown, status: number): asserts headers is Headers {
   if (typeof headers !== 'object' || headers === null) {
     throw new ContractError('ERR_CLOSEGUARD_INVALID_HEADER_NAME', `start() got headers ${describe(headers)}`);

@@ -23,7 +23,7 @@ const catalog = {
   },
   ERR_CLOSEGUARD_INVALID_HEADER_VALUE: {
     status: 500,
-    fix: 'header values must be strings without CR, LF or NUL; encode or strip them before calling start()',
+    fix: 'header values must be strings of tab, space, visible ASCII or 0x80-0xFF characters (no CR, LF, NUL, other controls or characters above 0xFF); encode them (encodeURIComponent, RFC 8187) before calling start()',
   },
   ERR_CLOSEGUARD_CONTENT_TYPE_FORBIDDEN: {
     status: 500,

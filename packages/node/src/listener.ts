@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { constants as http2Constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { pipeline } from 'node:stream';
 import { CloseguardError, createScope, drive, type CloseReason, type GatewayApp, type Logger } from '@closeguard/core';
 import type { BodyOutcome } from '@closeguard/core';
@@ -54,14 +54,21 @@ export function requestListener(app: GatewayApp, options: RequestListenerOptions
   return (req: NodeRequest, res: NodeResponse): void => {
     const scope = createScope({ method: req.method ?? 'GET', url: req.url ?? '/', logger: settings.logger, asyncContext: settings.asyncContext });
     // 'close' is the one terminal event of a response; unfinished at 'close' means the client left.
+    // A response queued behind a pipelined one has no socket yet and gets no 'close' if the
+    // socket goes first: watch the socket for those only (one listener per request otherwise).
+    const queuedOn = 'stream' in res || res.socket ? undefined : req.socket;
     const over = new Promise<void>((resolve) => {
-      res.once('close', () => {
-        if (!res.writableFinished) scope.abort('aborted');
+      const onClose = (): void => {
+        res.off('close', onClose);
+        queuedOn?.off('close', onClose);
+        if (!isFinished(res)) scope.abort('aborted');
         resolve();
-      });
+      };
+      res.once('close', onClose);
+      queuedOn?.once('close', onClose);
     });
     const env = createEnv(req, { req, res }, scope, settings.bodyLimit);
-    void serve(app, env, req, res, over, settings).then(
+    void serve(app, env, req, res, over, settings, queuedOn !== undefined).then(
       (outcome) => scope.close(closeReason(outcome, res)),
       (error: unknown) => {
         scope.report(error, 'write');
@@ -74,7 +81,7 @@ export function requestListener(app: GatewayApp, options: RequestListenerOptions
 type Settings = { abortGrace: number | undefined; highWaterMark: number | undefined; exposeErrors: boolean; logger: Logger };
 
 /** Drives one request to its end: resolves once the body is closed and the response is over. */
-async function serve(app: GatewayApp, env: ReturnType<typeof createEnv>, req: NodeRequest, res: NodeResponse, over: Promise<void>, settings: Settings): Promise<BodyOutcome> {
+async function serve(app: GatewayApp, env: ReturnType<typeof createEnv>, req: NodeRequest, res: NodeResponse, over: Promise<void>, settings: Settings, queued: boolean): Promise<BodyOutcome> {
   const driven = await drive(app, env, settings);
   if (!driven.ok) {
     if (driven.outcome === 'error') {
@@ -106,6 +113,8 @@ async function serve(app: GatewayApp, env: ReturnType<typeof createEnv>, req: No
     pipeline(body, res as NodeJS.WritableStream, (error) => {
       if (error && !res.destroyed) res.destroy();
     });
+    // A queued response whose socket closed never drains: stop the body when the request is aborted.
+    if (queued) env.signal.addEventListener('abort', () => body.destroy(), { once: true });
   }
   const outcome = await body.outcome;
   if (outcome === 'error') settings.logger.error(`closeguard: ${env.method} ${env.url} failed after the headers were sent`, body.errored);
@@ -120,7 +129,17 @@ function isUnexpected(error: unknown): boolean {
 
 function closeReason(outcome: BodyOutcome, res: NodeResponse): CloseReason {
   if (outcome === 'timeout' || outcome === 'error') return outcome;
-  return res.writableFinished ? 'complete' : 'aborted';
+  return isFinished(res) ? 'complete' : 'aborted';
+}
+
+/**
+ * Whether the response went out in full. On HTTP/2, Node's compatibility API reports
+ * `writableFinished` (and emits 'finish') also when the client reset the stream, because
+ * closing an aborted stream ends its writable side: the stream's own abort flag tells them apart.
+ */
+function isFinished(res: NodeResponse): boolean {
+  if (!res.writableFinished) return false;
+  return !('stream' in res) || (!res.stream.aborted && res.stream.rstCode === http2Constants.NGHTTP2_NO_ERROR);
 }
 
 function checkOptions(options: RequestListenerOptions): void {

@@ -1,0 +1,4 @@
+import { nodeHttp1Host, nodeHttp2Host, runConformance } from './index.ts';
+
+// requestListener(app) from @closeguard/node, on node:http and on node:http2 (h2c).
+runConformance([nodeHttp1Host, nodeHttp2Host]);
