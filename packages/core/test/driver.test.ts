@@ -1,34 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
-  createScope,
   drive,
   isCloseguardError,
   signals,
   type GatewayApp,
   type GatewayBody,
-  type HostEnv,
   type RequestExceptionMessage,
 } from '@closeguard/core';
+import { testEnv } from '../../../test/support/env.ts';
 
-const quiet = { error: () => undefined };
-
-function envFor(url: string): HostEnv {
-  const scope = createScope({ method: 'GET', url, logger: quiet });
-  return {
-    method: 'GET',
-    url,
-    path: url,
-    query: '',
-    headers: {},
-    body: (async function* () {})(),
-    signal: scope.signal,
-    remoteAddress: undefined,
-    scheme: 'http',
-    httpVersion: '1.1',
-    scope,
-    host: { name: 'test', native: undefined },
-  };
-}
+const envFor = testEnv;
 
 /** A body with close() that counts calls and records its generator's finally. */
 function tracked(chunks: Iterable<unknown> | AsyncIterable<unknown>): GatewayBody & { state: { closes: number; finallyRan: boolean } } {

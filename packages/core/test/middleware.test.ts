@@ -15,6 +15,8 @@ import {
   type PoolPolicy,
 } from '@closeguard/core';
 import { requestListener } from '@closeguard/node';
+import { hangUpAfter } from '../../../test/support/hang-up.ts';
+import { createGate } from '../../../test/support/wait.ts';
 
 /** An in-process connection: enough state for the release policy to judge. */
 class FakeConnection {
@@ -56,18 +58,6 @@ async function serve(app: GatewayApp, options: ConnectionClosingOptions): Promis
     server.close(resolve);
   }));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, guard };
-}
-
-/** Sends a request and hangs up after `ms`, before the response is complete. */
-function hangUpAfter(url: string, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const req = http.get(url, (res) => res.resume());
-    req.on('error', () => resolve());
-    setTimeout(() => {
-      req.destroy();
-      resolve();
-    }, ms);
-  });
 }
 
 const ok = (start: Parameters<GatewayApp>[1], text = 'ok'): string[] => {
@@ -133,8 +123,7 @@ describe('ConnectionClosingMiddleware', () => {
   describe('when the client hangs up while waiting in the pool queue', () => {
     it('abandons the wait and the late connection goes straight back', async () => {
       const pool = fakePool(1);
-      let unblock!: () => void;
-      const blocked = new Promise<void>((resolve) => (unblock = resolve));
+      const { promise: blocked, open: unblock } = createGate();
       const { url, guard } = await serve(async (env, start) => {
         await connection();
         if (env.path === '/holder') await blocked;
@@ -185,8 +174,7 @@ describe('ConnectionClosingMiddleware', () => {
   describe('under overload', () => {
     it('admits backpressure requests, queues queueLimit more, and sheds the rest with 503 and Retry-After', async () => {
       const pool = fakePool(1);
-      let unblock!: () => void;
-      const blocked = new Promise<void>((resolve) => (unblock = resolve));
+      const { promise: blocked, open: unblock } = createGate();
       const { url, guard } = await serve(async (_env, start) => {
         await connection();
         await blocked;
@@ -207,8 +195,7 @@ describe('ConnectionClosingMiddleware', () => {
 
     it('answers 503 to a request that waited longer than queueTimeout', async () => {
       const pool = fakePool(1);
-      let unblock!: () => void;
-      const blocked = new Promise<void>((resolve) => (unblock = resolve));
+      const { promise: blocked, open: unblock } = createGate();
       const { url } = await serve(async (_env, start) => {
         await blocked;
         return ok(start);
@@ -245,8 +232,7 @@ describe('ConnectionClosingMiddleware', () => {
   describe('close()', () => {
     it('waits for requests in flight, answers new ones with 503, then drains the pools', async () => {
       const pool = fakePool(2);
-      let unblock!: () => void;
-      const blocked = new Promise<void>((resolve) => (unblock = resolve));
+      const { promise: blocked, open: unblock } = createGate();
       const { url, guard } = await serve(async (_env, start) => {
         await connection();
         await blocked;

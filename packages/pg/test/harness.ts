@@ -8,6 +8,8 @@ import { requestListener } from '@closeguard/node';
 import { createPool } from '@closeguard/pg';
 import { backendsFor, databaseUrl } from '../../../test/postgres/index.ts';
 
+export { hangUpAfter } from '../../../test/support/hang-up.ts';
+
 /** Short grace periods so hang-up cases settle fast; they bound waits, they are not asserted. */
 export const GRACE_MS = 300;
 const quiet = { error: () => undefined };
@@ -62,18 +64,6 @@ export class Harness {
 /** Waits for asynchronous cleanup; generous, since a loaded 2-core machine is slow, not wrong. */
 export function eventually<T>(check: () => T | Promise<T>): Promise<T> {
   return vi.waitFor(check, { timeout: 5_000, interval: 20 });
-}
-
-/** Sends a GET and hangs up after `ms`, before the response is complete. */
-export function hangUpAfter(url: string, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const req = http.get(url, (res) => res.resume());
-    req.on('error', () => resolve());
-    setTimeout(() => {
-      req.destroy();
-      resolve();
-    }, ms);
-  });
 }
 
 export function json(start: Parameters<GatewayApp>[1], value: unknown): string[] {
