@@ -110,9 +110,15 @@ async function serve(app: GatewayApp, env: ReturnType<typeof createEnv>, req: No
   } else {
     // On a hang-up pipeline destroys the body (its close() runs); on a body error it destroys
     // the response, which cuts the connection: the client must not take a truncated body as whole.
-    pipeline(body, res as NodeJS.WritableStream, (error) => {
-      if (error && !res.destroyed) res.destroy();
-    });
+    try {
+      pipeline(body, res as NodeJS.WritableStream, (error) => {
+        if (error && !res.destroyed) res.destroy();
+      });
+    } catch {
+      // Node 24 throws ERR_STREAM_UNABLE_TO_PIPE (and leaves the body alive) when the client left
+      // between the first chunk and this line.
+      body.destroy();
+    }
     // A queued response whose socket closed never drains: stop the body when the request is aborted.
     if (queued) env.signal.addEventListener('abort', () => body.destroy(), { once: true });
   }
