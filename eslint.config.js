@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'report/**', 'coverage/**', '.bench-out/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', 'report/**', 'coverage/**', '.bench-out/**', 'docs/internals/experiments/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
