@@ -16,6 +16,7 @@ export class GatewayReadable extends Readable {
   #first: Chunk | undefined;
   #ended: boolean;
   #failed = false;
+  #pulling = false;
   #settle!: (outcome: Promise<BodyOutcome>) => void;
   /** Settles once the body is closed: how its life ended. */
   readonly outcome: Promise<BodyOutcome>;
@@ -38,7 +39,7 @@ export class GatewayReadable extends Readable {
       this.push(first);
     } else if (this.#ended) {
       this.push(null);
-    } else {
+    } else if (!this.#pulling) {
       this.#pull();
     }
   }
@@ -50,12 +51,15 @@ export class GatewayReadable extends Readable {
   }
 
   #pull(): void {
-    // Sync iterators loop here over empty chunks; async ones come back through #pull.
+    // Keep pulling while push() has room, so chunks reach the socket together (one writev, not
+    // one per chunk); #pulling keeps a _read() from starting a second next() meanwhile.
+    this.#pulling = true;
     for (;;) {
       let step;
       try {
         step = this.#cursor.next();
       } catch (error) {
+        this.#pulling = false;
         this.#fail(error);
         return;
       }
@@ -63,12 +67,19 @@ export class GatewayReadable extends Readable {
         (step as PromiseLike<IteratorResult<unknown>>).then(
           (result) => {
             if (this.#accept(result)) this.#pull();
+            else this.#pulling = false;
           },
-          (error: unknown) => this.#fail(error),
+          (error: unknown) => {
+            this.#pulling = false;
+            this.#fail(error);
+          },
         );
         return;
       }
-      if (!this.#accept(step as IteratorResult<unknown>)) return;
+      if (!this.#accept(step as IteratorResult<unknown>)) {
+        this.#pulling = false;
+        return;
+      }
     }
   }
 
@@ -86,8 +97,7 @@ export class GatewayReadable extends Readable {
       return false;
     }
     if (chunk.length === 0) return true;
-    this.push(chunk);
-    return false;
+    return this.push(chunk);
   }
 
   #fail(error: unknown): void {

@@ -15,7 +15,7 @@ import {
   type PoolPolicy,
 } from '@closeguard/core';
 import { requestListener } from '@closeguard/node';
-import { hangUpAfter } from '../../../test/support/hang-up.ts';
+import { hangUpMidStream, hangUpWhen } from '../../../test/support/hang-up.ts';
 import { createGate } from '../../../test/support/wait.ts';
 
 /** An in-process connection: enough state for the release policy to judge. */
@@ -113,7 +113,7 @@ describe('ConnectionClosingMiddleware', () => {
           await new Promise((resolve) => setTimeout(resolve, 10_000));
         })();
       }, { pool });
-      await hangUpAfter(url, 50);
+      await hangUpMidStream(url);
       await eventually(() => expect(guard.stats().destroyed.abandoned).toBe(1));
       expect(guard.stats().released).toBe(0);
       expect(pool.borrowed).toBe(0);
@@ -131,7 +131,7 @@ describe('ConnectionClosingMiddleware', () => {
       }, { pool, backpressure: 2 });
       const holder = fetch(`${url}/holder`);
       await eventually(() => expect(pool.borrowed).toBe(1));
-      await hangUpAfter(`${url}/waiter`, 50);
+      await hangUpWhen(`${url}/waiter`, () => pool.pending === 1);
       await eventually(() => expect(guard.stats().abandonedWaits).toBe(1));
       unblock();
       expect((await holder).status).toBe(200);

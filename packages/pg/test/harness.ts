@@ -8,7 +8,7 @@ import { requestListener } from '@closeguard/node';
 import { createPool } from '@closeguard/pg';
 import { backendsFor, databaseUrl } from '../../../test/postgres/index.ts';
 
-export { hangUpAfter } from '../../../test/support/hang-up.ts';
+export { hangUpMidStream, hangUpWhen } from '../../../test/support/hang-up.ts';
 
 /** Short grace periods so hang-up cases settle fast; they bound waits, they are not asserted. */
 export const GRACE_MS = 300;

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connection, type LeakReport } from '@closeguard/core';
 import { backendPids, terminateBackend } from '../../../test/postgres/index.ts';
-import { eventually, Harness, hangUpAfter, json } from './harness.ts';
+import { eventually, Harness, hangUpMidStream, hangUpWhen, json } from './harness.ts';
 
 const harness = new Harness();
 afterEach(async () => {
@@ -43,11 +43,14 @@ describe('ConnectionClosingMiddleware on PostgreSQL', () => {
   describe('when the client hangs up during pg_sleep', () => {
     it('destroys the busy client and its query ends server-side', async () => {
       const { pool, name } = harness.pool(2);
+      let querying = false;
       const { url, guard } = await harness.serve(async (_env, start) => {
-        await (await connection<pg.Client>()).query('SELECT pg_sleep(30)').catch(() => undefined);
+        const client = await connection<pg.Client>();
+        querying = true;
+        await client.query('SELECT pg_sleep(30)').catch(() => undefined);
         return json(start, 'slept');
       }, { pool });
-      await hangUpAfter(url, 100);
+      await hangUpWhen(url, () => querying);
       await eventually(() => expect(guard.stats().destroyed.abandoned).toBe(1));
       expect(guard.stats().released).toBe(0);
       await eventually(async () => expect(await backendPids(name)).toEqual([]));
@@ -64,7 +67,7 @@ describe('ConnectionClosingMiddleware on PostgreSQL', () => {
       }, { pool, backpressure: 2 });
       const holder = fetch(`${url}/holder`);
       await eventually(() => expect(pool.borrowed).toBe(1));
-      await hangUpAfter(`${url}/waiter`, 100);
+      await hangUpWhen(`${url}/waiter`, () => pool.pending === 1);
       await eventually(() => expect(guard.stats().abandonedWaits).toBe(1));
       expect((await holder).status).toBe(200);
     });
@@ -177,7 +180,7 @@ describe('ConnectionClosingMiddleware on PostgreSQL', () => {
           }
         })();
       }, { pool });
-      await hangUpAfter(url, 150);
+      await hangUpMidStream(url);
       await eventually(() => expect(guard.stats().released).toBe(1));
       expect(cursorClosed).toBe(1);
       expect(guard.stats().destroyed).toEqual({ unusable: 0, obsolete: 0, abandoned: 0 });
