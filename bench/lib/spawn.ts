@@ -1,0 +1,53 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root: child scripts run from here so that `--import tsx` resolves. */
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The node binary under test: BENCH_NODE, else the one running the benchmarks. */
+export const NODE = process.env.BENCH_NODE ?? process.execPath;
+
+/** Starts `node --import tsx script …args` pinned to one CPU core. */
+function spawnPinned(core: number, script: string, args: readonly string[]): ChildProcess {
+  const argv = ['-c', String(core), NODE, '--import', 'tsx', script, ...args];
+  return spawn('taskset', argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+export interface Server {
+  pid: number;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts a server script pinned to `core`; it must print `listening <port>` once it listens. */
+export async function startServer(core: number, script: string, args: readonly string[]): Promise<Server> {
+  const child = spawnPinned(core, script, args);
+  const exited = once(child, 'exit');
+  const lines = createInterface({ input: child.stdout! });
+  const first = await Promise.race([once(lines, 'line'), exited.then(() => [undefined])]);
+  const match = /^listening (\d+)$/.exec(String(first[0]));
+  if (!match || child.pid === undefined) {
+    child.kill();
+    throw new Error(`${script} ${args.join(' ')} did not start: ${String(first[0])}`);
+  }
+  return {
+    pid: child.pid, // taskset execs node, so this is the server's own pid
+    port: Number(match[1]),
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Runs a script pinned to `core` and returns the JSON it prints on its last line. */
+export async function runJson<T>(core: number, script: string, args: readonly string[]): Promise<T> {
+  const child = spawnPinned(core, script, args);
+  let output = '';
+  child.stdout!.setEncoding('utf8').on('data', (text: string) => (output += text));
+  const [code] = (await once(child, 'close')) as [number | null]; // 'close': stdout is drained
+  if (code !== 0) throw new Error(`${script} ${args.join(' ')} exited with ${String(code)}`);
+  return JSON.parse(output.trim().split('\n').at(-1) ?? '') as T;
+}
