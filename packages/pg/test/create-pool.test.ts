@@ -1,20 +1,13 @@
 import { createServer } from 'node:net';
 import pg from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connection, poolPolicy, type PoolPolicy } from '@closeguard/core';
 import * as pgPackage from '@closeguard/pg';
 import { createPool, fromPgPool } from '@closeguard/pg';
 import { backendsFor, databaseUrl } from '../../../test/postgres/index.ts';
-import { eventually, Harness, json } from './harness.ts';
+import { eventually, useHarness, json } from './harness.ts';
 
-const harness = new Harness();
-afterEach(async () => {
-  try {
-    await harness.expectAllGivenBack();
-  } finally {
-    await harness.dispose();
-  }
-});
+const harness = useHarness();
 
 /** A port nothing listens on. */
 async function closedPort(): Promise<number> {

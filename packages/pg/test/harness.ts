@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Pool } from 'generic-pool';
 import type pg from 'pg';
-import { expect, vi } from 'vitest';
+import { afterEach, expect, vi } from 'vitest';
 import { ConnectionClosingMiddleware, type ConnectionClosingOptions, type GatewayApp } from '@closeguard/core';
 import { requestListener } from '@closeguard/node';
 import { createPool } from '@closeguard/pg';
@@ -69,4 +69,17 @@ export function eventually<T>(check: () => T | Promise<T>): Promise<T> {
 export function json(start: Parameters<GatewayApp>[1], value: unknown): string[] {
   start(200, { 'content-type': 'application/json' });
   return [JSON.stringify(value)];
+}
+
+/** A harness for this test file: after each test, asserts everything was given back, then disposes. */
+export function useHarness(): Harness {
+  const harness = new Harness();
+  afterEach(async () => {
+    try {
+      await harness.expectAllGivenBack();
+    } finally {
+      await harness.dispose();
+    }
+  });
+  return harness;
 }

@@ -1,18 +1,11 @@
 import Cursor from 'pg-cursor';
 import type pg from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connection, type LeakReport } from '@closeguard/core';
 import { backendPids, terminateBackend } from '../../../test/postgres/index.ts';
-import { eventually, Harness, hangUpMidStream, hangUpWhen, json } from './harness.ts';
+import { eventually, useHarness, hangUpMidStream, hangUpWhen, json } from './harness.ts';
 
-const harness = new Harness();
-afterEach(async () => {
-  try {
-    await harness.expectAllGivenBack();
-  } finally {
-    await harness.dispose();
-  }
-});
+const harness = useHarness();
 
 describe('ConnectionClosingMiddleware on PostgreSQL', () => {
   describe('when the app throws after connection()', () => {
