@@ -1,0 +1,58 @@
+// The guard's hot path, step by step (see hot-path.ts): wall-clock ns per request on a pinned core,
+// and instructions per request under `valgrind --tool=callgrind` — repeatable whatever else the
+// machine runs. Instructions per request are the difference between a long and a short run, so
+// start-up and warm-up cancel out. valgrind runs at the lowest priority, so it can share a core
+// with a benchmark without disturbing it; BENCH_TIMED_RUNS=0 skips the timings (which cannot),
+// BENCH_COUNT_REPEATS=0 the instruction counts.
+// `npx tsx bench/middleware/count.ts`; BENCH_NODE picks node.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { nodeVersion } from '../lib/machine.ts';
+import { NODE, ROOT, runJson } from '../lib/spawn.ts';
+import { median } from '../lib/stats.ts';
+
+const STEPS = ['bare', 'listener', 'weakmap', 'defer', 'opened', 'guarded', 'async'] as const; // as in hot-path.ts
+const SCRIPT = 'bench/middleware/hot-path.ts';
+const CORE = Number(process.env.BENCH_CORE ?? 1);
+const TIMED_ITERATIONS = 300_000;
+const TIMED_RUNS = Number(process.env.BENCH_TIMED_RUNS ?? 5);
+// Under valgrind: the same warm-up for both runs, then SHORT or LONG measured iterations; the
+// difference is taken REPEATS times (garbage collections and JIT tier-ups land unevenly).
+const WARMUP = 10_000;
+const SHORT = 10_000;
+const LONG = 60_000;
+const REPEATS = Number(process.env.BENCH_COUNT_REPEATS ?? 3);
+
+/** Instructions node executes for `iterations` requests of `step` (after the fixed warm-up). */
+async function instructions(step: string, iterations: number): Promise<number> {
+  const args = ['-n', '19', 'valgrind', '--tool=callgrind', '--callgrind-out-file=/dev/null', NODE, '--import', 'tsx', SCRIPT, step, String(iterations), String(WARMUP)];
+  const { stderr } = await promisify(execFile)('nice', args, { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
+  const collected = /Collected : (\d+)/.exec(stderr)?.[1];
+  if (collected === undefined) throw new Error(`valgrind printed no instruction count:\n${stderr.slice(-2000)}`);
+  return Number(collected);
+}
+
+async function nsPerRequest(step: string): Promise<number> {
+  const runs: number[] = [];
+  if (TIMED_RUNS === 0) return Number.NaN;
+  for (let i = 0; i < TIMED_RUNS; i++) {
+    runs.push((await runJson<{ nsPerRequest: number }>(CORE, SCRIPT, [step, String(TIMED_ITERATIONS)])).nsPerRequest);
+  }
+  return median(runs);
+}
+
+console.log(`${nodeVersion(NODE)}: per request, median of ${TIMED_RUNS} runs of ${TIMED_ITERATIONS} on core ${CORE}; instructions = median of ${REPEATS} × (I(${LONG}) − I(${SHORT})) / ${LONG - SHORT}\n`);
+console.log('| step | ns/request | + ns vs bare | instructions/request | + instructions vs bare |');
+console.log('| --- | --- | --- | --- | --- |');
+let bare: { ns: number; ir: number } | undefined;
+for (const step of STEPS) {
+  const ns = await nsPerRequest(step);
+  const differences: number[] = [];
+  for (let i = 0; i < REPEATS; i++) {
+    const [short, long] = await Promise.all([instructions(step, SHORT), instructions(step, LONG)]);
+    differences.push((long - short) / (LONG - SHORT));
+  }
+  const ir = median(differences); // NaN when REPEATS is 0
+  bare ??= { ns, ir };
+  console.log(`| ${step} | ${ns.toFixed(0)} | ${(ns - bare.ns).toFixed(0)} | ${ir.toFixed(0)} | ${(ir - bare.ir).toFixed(0)} |`);
+}

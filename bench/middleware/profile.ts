@@ -1,0 +1,72 @@
+// Where the guard's time goes: runs each variant's server under `--cpu-prof` at saturation and
+// prints CPU microseconds per request by group of files and by closeguard function.
+// `npx tsx bench/middleware/profile.ts [memory|pg] [seconds] [connections]`; BENCH_NODE picks node.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { nodeVersion } from '../lib/machine.ts';
+import { NODE, ROOT } from '../lib/spawn.ts';
+import { readCosts, type Costs } from './cpu-profile.ts';
+import { runWrk } from './load.ts';
+import { LOAD_CORE, SERVER_CORE } from './measure.ts';
+import { startDatabase } from './postgres.ts';
+import { VARIANTS, type Variant, type Workload } from './report.ts';
+
+const [workload = 'memory', seconds = '15', connections = '10'] = process.argv.slice(2) as [Workload?, string?, string?];
+const WARMUP_S = 2;
+const SAMPLE_INTERVAL_US = 100;
+const TOP = 25;
+
+/** Serves one variant under `--cpu-prof` for a warm-up and a measured run; returns the profile's costs and the requests served. */
+async function profile(variant: Variant, dir: string, databaseUrl: string | undefined): Promise<{ costs: Costs; requests: number }> {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const flags = ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', String(SAMPLE_INTERVAL_US)];
+  const args = ['-c', String(SERVER_CORE), NODE, ...flags, '--import', 'tsx', 'bench/middleware/server.ts', variant, workload];
+  const child = spawn('taskset', databaseUrl ? [...args, databaseUrl] : args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = once(child, 'exit');
+  const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
+  const port = Number(/^listening (\d+)$/.exec(line)?.[1]);
+  const warm = await runWrk(LOAD_CORE, port, { seconds: WARMUP_S, connections: Number(connections) });
+  const measured = await runWrk(LOAD_CORE, port, { seconds: Number(seconds), connections: Number(connections) });
+  child.kill('SIGTERM'); // the server exits, and node writes the profile
+  await exited;
+  const file = readdirSync(dir).find((name) => name.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no profile in ${dir}`);
+  return { costs: readCosts(join(dir, file)), requests: warm.requests + measured.requests };
+}
+
+function table(title: string, rows: Array<[string, number[]]>, limit: number): string {
+  const head = `| ${title} | ${VARIANTS.join(' | ')} | guarded − bare |`;
+  const lines = rows
+    .sort((a, b) => Math.abs(b[1][1]! - b[1][0]!) - Math.abs(a[1][1]! - a[1][0]!))
+    .slice(0, limit)
+    .map(([key, values]) => `| ${key} | ${values.map((us) => us.toFixed(2)).join(' | ')} | ${(values[1]! - values[0]!).toFixed(2)} |`);
+  return [head, `| --- |${' --- |'.repeat(VARIANTS.length + 1)}`, ...lines].join('\n');
+}
+
+/** Rows of µs per request, one value per variant, for every key any variant has. */
+function rowsOf(results: ReadonlyArray<{ costs: Costs; requests: number }>, pick: (costs: Costs) => Map<string, number>, keep: (key: string) => boolean): Array<[string, number[]]> {
+  const keys = new Set(results.flatMap(({ costs }) => [...pick(costs).keys()]).filter(keep));
+  return [...keys].map((key) => [key, results.map(({ costs, requests }) => (pick(costs).get(key) ?? 0) / requests)]);
+}
+
+const version = nodeVersion(NODE);
+const database = workload === 'pg' ? await startDatabase(LOAD_CORE) : undefined;
+try {
+  const results = [];
+  for (const variant of VARIANTS) {
+    results.push(await profile(variant, join(ROOT, '.bench-out', 'profiles', version, workload, variant), database?.url));
+  }
+  const served = results.map(({ requests }, i) => `${VARIANTS[i]} ${requests}`).join(', ');
+  console.log(`${version}, ${workload} pool, ${connections} connections, µs of server CPU per request (requests: ${served}; profiles in .bench-out/profiles)\n`);
+  console.log(table('group (self time)', rowsOf(results, (costs) => costs.groups, () => true), TOP), '\n');
+  const ours = (key: string): boolean => key.includes(' packages/');
+  console.log(table('closeguard function (self)', rowsOf(results, (costs) => costs.self, ours), TOP), '\n');
+  console.log(table('closeguard function (inclusive)', rowsOf(results, (costs) => costs.inclusive, ours), TOP), '\n');
+  console.log(table('any function (self)', rowsOf(results, (costs) => costs.self, () => true), TOP));
+} finally {
+  await database?.stop();
+}
