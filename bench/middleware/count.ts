@@ -4,14 +4,16 @@
 // start-up and warm-up cancel out. valgrind runs at the lowest priority, so it can share a core
 // with a benchmark without disturbing it; BENCH_TIMED_RUNS=0 skips the timings (which cannot),
 // BENCH_COUNT_REPEATS=0 the instruction counts.
-// `npx tsx bench/middleware/count.ts`; BENCH_NODE picks node.
+// `npx tsx bench/middleware/count.ts`; BENCH_NODE picks node, BENCH_STEPS the steps.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { nodeVersion } from '../lib/machine.ts';
-import { NODE, ROOT, runJson } from '../lib/spawn.ts';
+import { buildPackages, DIST_ENV, NODE, ROOT, runJson } from '../lib/spawn.ts';
 import { median } from '../lib/stats.ts';
 
-const STEPS = ['bare', 'listener', 'weakmap', 'defer', 'opened', 'guarded', 'async'] as const; // as in hot-path.ts
+const ALL_STEPS = ['bare', 'listener', 'weakmap', 'defer', 'opened', 'guarded', 'async']; // as in hot-path.ts
+// BENCH_STEPS=bare,guarded counts only those (the first is the baseline).
+const STEPS = process.env.BENCH_STEPS?.split(',') ?? ALL_STEPS;
 const SCRIPT = 'bench/middleware/hot-path.ts';
 const CORE = Number(process.env.BENCH_CORE ?? 1);
 const TIMED_ITERATIONS = 300_000;
@@ -26,7 +28,8 @@ const REPEATS = Number(process.env.BENCH_COUNT_REPEATS ?? 3);
 /** Instructions node executes for `iterations` requests of `step` (after the fixed warm-up). */
 async function instructions(step: string, iterations: number): Promise<number> {
   const args = ['-n', '19', 'valgrind', '--tool=callgrind', '--callgrind-out-file=/dev/null', NODE, '--import', 'tsx', SCRIPT, step, String(iterations), String(WARMUP)];
-  const { stderr } = await promisify(execFile)('nice', args, { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
+  buildPackages();
+  const { stderr } = await promisify(execFile)('nice', args, { cwd: ROOT, env: DIST_ENV, maxBuffer: 64 * 1024 * 1024 });
   const collected = /Collected : (\d+)/.exec(stderr)?.[1];
   if (collected === undefined) throw new Error(`valgrind printed no instruction count:\n${stderr.slice(-2000)}`);
   return Number(collected);

@@ -75,8 +75,12 @@ const emptyBody: AsyncIterable<Uint8Array> = { [Symbol.asyncIterator]: () => ({ 
 /** One request as a host runs it: scope, app, then the scope's close once the response is over. */
 async function request(app: GatewayApp): Promise<void> {
   const scope = createScope({ method: 'GET', url: '/' });
+  // As the hosts' createEnv(): the signal is a getter, so the scope makes it only when read.
   const env: GatewayEnv = {
-    method: 'GET', url: '/', path: '/', query: '', headers: {}, body: emptyBody, signal: scope.signal,
+    method: 'GET', url: '/', path: '/', query: '', headers: {}, body: emptyBody,
+    get signal() {
+      return scope.signal;
+    },
     remoteAddress: undefined, scheme: 'http', httpVersion: '1.1', scope, host: { name: 'bench', native: null },
   };
   await scope.run(() => app(env, start));

@@ -86,6 +86,8 @@ export class Admission {
   /** Stops admitting: queued requests get 503 now, new ones at once. */
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     for (const waiter of this.#queue.splice(0)) this.#settle(waiter).fail(this.#reject('ERR_CLOSEGUARD_SHUTDOWN', 'the server stopped admitting requests'));
   }
 
@@ -102,12 +104,14 @@ export class Admission {
     if (index !== -1) this.#queue.splice(index, 1);
   }
 
+  /**
+   * Marks a waiter as settled. The queue's timer stays armed when the queue empties: under load
+   * the queue empties and refills with nearly every request, and a timer cleared and re-armed each
+   * time costs more than one that fires idle once per `queueTimeout` (it then re-arms only if a
+   * waiter is queued). A waiter queued later has a later deadline, so an armed timer is never late.
+   */
   #settle(waiter: Waiter): Waiter {
     waiter.settled = true;
-    if (this.#queue.length === 0) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-    }
     return waiter;
   }
 

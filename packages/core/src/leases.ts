@@ -34,6 +34,8 @@ export class RequestLeases {
   #firstAlias: string | undefined;
   #firstEntry: PoolEntry | undefined;
   #firstLease: Promise<unknown> | undefined;
+  /** The first connection once leased: the common end() gives it back without waiting on its promise. */
+  #firstResource: unknown = PENDING;
   #more: Map<string, { entry: PoolEntry; lease: Promise<unknown> }> | undefined;
   #ended = false;
 
@@ -53,10 +55,11 @@ export class RequestLeases {
     if (held) return held.lease;
     if (this.#ended) return Promise.reject(new CloseguardError('ERR_CLOSEGUARD_REQUEST_ENDED', `connection('${alias}') was asked for after the request ended`));
     const entry = this.#context.entry(alias);
-    const lease = this.#acquire(entry);
+    const first = this.#firstAlias === undefined;
+    const lease = this.#acquire(entry, first);
     // The rejection is the caller's to handle; end() must not see it as unhandled.
     lease.catch(ignore);
-    if (this.#firstAlias === undefined) {
+    if (first) {
       this.#firstAlias = alias;
       this.#firstEntry = entry;
       this.#firstLease = lease;
@@ -68,45 +71,54 @@ export class RequestLeases {
 
   /**
    * Gives every connection back, by the release policy. Runs once, when the scope closes; never
-   * rejects, and returns nothing when the request leased nothing.
+   * rejects. Returns nothing when nothing is left to wait for: the request leased nothing, or its
+   * one connection went back synchronously (the common case, on generic-pool and `pg.Pool`).
    */
   end(): Promise<void> | undefined {
     this.#ended = true;
     if (this.#firstLease === undefined) return undefined;
-    const first = this.#giveBack(this.#firstEntry!, this.#firstLease);
+    // Leased and judged at once (the common case): no promise to wait on, no extra turn of the loop.
+    const first = this.#firstResource !== PENDING ? this.#giveBackNow(this.#firstEntry!, this.#firstResource) : this.#giveBack(this.#firstEntry!, this.#firstLease);
     if (this.#more === undefined) return first;
     return Promise.all([first, ...[...this.#more.values()].map(({ entry, lease }) => this.#giveBack(entry, lease))]).then(ignore);
   }
 
-  /** Judges and gives back one connection; never rejects (a failure to lease means nothing to give back). */
+  /** Judges and gives back one connection once leased; never rejects (a failure to lease means nothing to give back). */
   #giveBack(entry: PoolEntry, lease: Promise<unknown>): Promise<void> {
-    return lease.then((resource) => {
-      const verdict = judge(entry, resource, this.scope.closeReason, this.#context, this.scope);
-      if (isVerdict(verdict)) return this.#apply(entry, resource, verdict);
-      return verdict.then((later) => this.#apply(entry, resource, later));
-    }, ignore);
+    return lease.then((resource) => this.#giveBackNow(entry, resource), ignore);
   }
 
-  #apply(entry: PoolEntry, resource: unknown, verdict: Verdict): Promise<void> {
+  /** Judges and gives back a leased connection: a promise only when the policy or the pool answers later. */
+  #giveBackNow(entry: PoolEntry, resource: unknown): Promise<void> | undefined {
+    const verdict = judge(entry, resource, this.scope.closeReason, this.#context, this.scope);
+    if (isVerdict(verdict)) return this.#apply(entry, resource, verdict);
+    return verdict.then((later) => this.#apply(entry, resource, later));
+  }
+
+  #apply(entry: PoolEntry, resource: unknown, verdict: Verdict): Promise<void> | undefined {
     return giveBack(entry, resource, verdict.action === 'release' ? undefined : verdict.cause, this.#context.ledger, this.scope);
   }
 
   /** Leases from `entry`'s pool: at once when nothing is to be remembered or checked (the common case). */
-  #acquire(entry: PoolEntry): Promise<unknown> {
-    if (entry.remembers(this.#context)) return this.#acquireChecked(entry);
+  #acquire(entry: PoolEntry, first: boolean): Promise<unknown> {
+    if (entry.remembers(this.#context)) return this.#acquireChecked(entry, first);
     const { ledger } = this.#context;
     return acquireUnlessAborted(entry, this.scope, ledger).then((resource) => {
       ledger.leased++;
+      if (first) this.#firstResource = resource;
       return resource;
     });
   }
 
-  async #acquireChecked(entry: PoolEntry): Promise<unknown> {
+  async #acquireChecked(entry: PoolEntry, first: boolean): Promise<unknown> {
     for (let attempt = 1; ; attempt++) {
       const resource = await acquireUnlessAborted(entry, this.scope, this.#context.ledger);
       this.#context.ledger.leased++;
       const reused = entry.remember(resource);
-      if (!reused || this.#context.healthCheck === false || (await this.#healthy(entry, resource))) return resource;
+      if (!reused || this.#context.healthCheck === false || (await this.#healthy(entry, resource))) {
+        if (first) this.#firstResource = resource;
+        return resource;
+      }
       await giveBack(entry, resource, 'unusable', this.#context.ledger, this.scope);
       if (attempt >= HEALTH_CHECK_ATTEMPTS) {
         throw new CloseguardError('ERR_CLOSEGUARD_ACQUIRE_TIMEOUT', `${attempt} connections from pool '${entry.alias}' failed the health check`);
@@ -126,6 +138,8 @@ export class RequestLeases {
 }
 
 const ignore = (): void => undefined;
+/** `#firstResource` before the first lease resolved (a connection may be any value, even undefined). */
+const PENDING: unique symbol = Symbol('pending');
 
 /** Acquires from the pool; if the request ends first, the wait is abandoned and a late connection goes straight back. */
 function acquireUnlessAborted(entry: PoolEntry, scope: RequestScope, ledger: Ledger): Promise<unknown> {
@@ -170,17 +184,33 @@ function whenAborted(scope: RequestScope, callback: () => void): void {
   else scope.signal.addEventListener('abort', callback, { once: true });
 }
 
-/** Releases (cause undefined) or destroys a connection; a failure is reported, never thrown. */
-export async function giveBack(entry: PoolEntry, resource: unknown, cause: DestroyCause | undefined, ledger: Ledger, scope: RequestScope): Promise<void> {
+/**
+ * Releases (cause undefined) or destroys a connection; a failure is reported, never thrown. The
+ * returned promise settles when the pool's `release()`/`destroy()` does (and never rejects).
+ */
+export function giveBack(entry: PoolEntry, resource: unknown, cause: DestroyCause | undefined, ledger: Ledger, scope: RequestScope): Promise<void> {
+  // A connection given up on may still run a query server-side: stop it before destroying.
+  if (cause === 'abandoned' && entry.policy.cancel) return cancelThenDestroy(entry, resource, ledger, scope);
+  let done: unknown;
   try {
     if (cause === undefined) {
       ledger.released++;
-      await entry.pool.release(resource);
-      return;
+      done = entry.pool.release(resource);
+    } else {
+      ledger.destroyed[cause]++;
+      done = entry.pool.destroy(resource);
     }
-    ledger.destroyed[cause]++;
-    // A connection given up on may still run a query server-side: stop it before destroying.
-    if (cause === 'abandoned' && entry.policy.cancel) await entry.policy.cancel(resource);
+  } catch (error) {
+    scope.report(error, 'cleanup');
+    return Promise.resolve();
+  }
+  return Promise.resolve(done).then(ignore, (error: unknown) => scope.report(error, 'cleanup'));
+}
+
+async function cancelThenDestroy(entry: PoolEntry, resource: unknown, ledger: Ledger, scope: RequestScope): Promise<void> {
+  ledger.destroyed.abandoned++;
+  try {
+    await entry.policy.cancel!(resource);
     await entry.pool.destroy(resource);
   } catch (error) {
     scope.report(error, 'cleanup');

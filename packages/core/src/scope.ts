@@ -85,7 +85,7 @@ class Scope implements RequestScope {
       throw new TypeError(`scope.defer(cleanup) takes a function; received ${typeof cleanup}`);
     }
     // A cleanup registered after close (work that outlived its request) runs at once.
-    if (this.#closing) void this.#runOne(cleanup);
+    if (this.#closing) void this.#runOne(cleanup)?.catch((error: unknown) => this.report(error, 'cleanup'));
     else this.#cleanups.push(cleanup);
   }
 
@@ -148,7 +148,12 @@ class Scope implements RequestScope {
     // Last in, first out; each cleanup isolated from the others' errors.
     for (let cleanup = this.#cleanups.pop(); cleanup; cleanup = this.#cleanups.pop()) {
       const running = this.#runOne(cleanup);
-      if (running) await running;
+      if (running === undefined) continue;
+      try {
+        await running;
+      } catch (error) {
+        this.report(error, 'cleanup');
+      }
     }
     if (!signals.requestFinished.hasSubscribers) return;
     signals.requestFinished.publish({
@@ -161,8 +166,12 @@ class Scope implements RequestScope {
     });
   }
 
-  /** Runs one cleanup, isolated; a promise only when the cleanup returned one. */
-  #runOne(cleanup: Cleanup): Promise<void> | undefined {
+  /**
+   * Runs one cleanup and reports what it throws; returns what it returned when that is a promise
+   * (or another thenable), for the caller to await and report a rejection (awaited directly, it
+   * costs no promise of its own).
+   */
+  #runOne(cleanup: Cleanup): Promise<unknown> | undefined {
     let result: unknown;
     try {
       result = cleanup();
@@ -171,10 +180,7 @@ class Scope implements RequestScope {
       return undefined;
     }
     if (!isThenable(result)) return undefined;
-    return Promise.resolve(result).then(
-      () => undefined,
-      (error: unknown) => this.report(error, 'cleanup'),
-    );
+    return result instanceof Promise ? result : Promise.resolve(result);
   }
 }
 

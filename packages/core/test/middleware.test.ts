@@ -1,3 +1,4 @@
+import diagnostics from 'node:diagnostics_channel';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createPool, type Pool } from 'generic-pool';
@@ -171,6 +172,44 @@ describe('ConnectionClosingMiddleware', () => {
     });
   });
 
+  describe('when the pool fails to take a connection back', () => {
+    const failures = {
+      throws: (): never => {
+        throw new Error('the pool failed');
+      },
+      rejects: (): Promise<never> => Promise.reject(new Error('the pool failed')),
+    };
+    it.each([
+      ['release', 'throws', {}],
+      ['release', 'rejects', {}],
+      ['destroy', 'throws', { maxAge: 0 }],
+      ['destroy', 'rejects', { maxAge: 0 }],
+    ] as const)('reports a %s() that %s, frees the request\'s place and keeps serving', async (method, how, extra) => {
+      const pool = fakePool(1);
+      const real = pool[method].bind(pool);
+      let failed = 0;
+      pool[method] = (resource: FakeConnection) => {
+        void real(resource); // the pool took it back, then failed all the same
+        failed++;
+        return failures[how]();
+      };
+      const reported: unknown[] = [];
+      const onException = (message: unknown): void => void reported.push((message as { error: unknown; phase: string }).phase);
+      diagnostics.subscribe('closeguard:request:exception', onException);
+      cleanups.push(() => Promise.resolve(diagnostics.unsubscribe('closeguard:request:exception', onException)));
+      const { url, guard } = await serve(async (_env, start) => {
+        await connection<FakeConnection>();
+        return ok(start);
+      }, { pool, backpressure: 1, ...extra });
+      expect((await fetch(url)).status).toBe(200);
+      await eventually(() => expect(reported).toEqual(['cleanup']));
+      expect((await fetch(url)).status).toBe(200); // the place and the connection came back
+      await eventually(() => expect(guard.stats()).toMatchObject({ inFlight: 0, leased: 2 }));
+      expect(failed).toBe(2);
+      expect(pool.borrowed).toBe(0);
+    });
+  });
+
   describe('under overload', () => {
     it('admits backpressure requests, queues queueLimit more, and sheds the rest with 503 and Retry-After', async () => {
       const pool = fakePool(1);
@@ -204,6 +243,31 @@ describe('ConnectionClosingMiddleware', () => {
       expect((await fetch(url)).status).toBe(503);
       unblock();
       expect((await admitted).status).toBe(200);
+    });
+
+    it('times out a request queued after the queue emptied no sooner than queueTimeout', async () => {
+      const pool = fakePool(1);
+      const gates = [createGate(), createGate()];
+      let served = 0;
+      const { url, guard } = await serve(async (_env, start) => {
+        const gate = gates[served++];
+        if (gate) await gate.promise;
+        return ok(start);
+      }, { pool, queueTimeout: 300 });
+      const first = fetch(url);
+      await eventually(() => expect(guard.stats().inFlight).toBe(1));
+      const second = fetch(url); // queued, then admitted when the first ends: the queue is empty again
+      await eventually(() => expect(guard.stats().queued).toBe(1));
+      gates[0]!.open();
+      expect((await first).status).toBe(200);
+      await eventually(() => expect(guard.stats().queued).toBe(0));
+      const queuedAt = Date.now();
+      const third = await fetch(url); // waits behind the second, which holds its place
+      expect(third.status).toBe(503);
+      expect(Date.now() - queuedAt).toBeGreaterThanOrEqual(290);
+      gates[1]!.open();
+      expect((await second).status).toBe(200);
+      expect(guard.stats()).toMatchObject({ queued: 0, rejected: 1 });
     });
   });
 

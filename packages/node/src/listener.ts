@@ -68,11 +68,14 @@ export function requestListener(app: GatewayApp, options: RequestListenerOptions
       queuedOn?.once('close', onClose);
     });
     const env = createEnv(req, { name: 'node', native: { req, res } }, scope, settings.bodyLimit);
-    void serve(app, env, req, res, over, settings, queuedOn !== undefined).then(
-      (outcome) => scope.close(closeReason(outcome, res)),
+    // The handlers return nothing: a promise returned from one costs two more turns to adopt.
+    serve(app, env, req, res, over, settings, queuedOn !== undefined).then(
+      (outcome) => {
+        void scope.close(closeReason(outcome, res));
+      },
       (error: unknown) => {
         scope.report(error, 'write');
-        return scope.close('error');
+        void scope.close('error');
       },
     );
   };
