@@ -57,8 +57,6 @@ export class RequestLeases {
     const entry = this.#context.entry(alias);
     const first = this.#firstAlias === undefined;
     const lease = this.#acquire(entry, first);
-    // The rejection is the caller's to handle; end() must not see it as unhandled.
-    lease.catch(ignore);
     if (first) {
       this.#firstAlias = alias;
       this.#firstEntry = entry;
@@ -70,44 +68,59 @@ export class RequestLeases {
   }
 
   /**
-   * Gives every connection back, by the release policy. Runs once, when the scope closes; never
-   * rejects. Returns nothing when nothing is left to wait for: the request leased nothing, or its
-   * one connection went back synchronously (the common case, on generic-pool and `pg.Pool`).
+   * Gives every connection back, by the release policy, then calls `after`. Runs once, when the
+   * scope closes; never rejects. When the request leased nothing, calls `after` at once and
+   * returns nothing; otherwise returns a promise that settles after `after` ran.
    */
-  end(): Promise<void> | undefined {
+  end(after: () => void): Promise<void> | undefined {
     this.#ended = true;
-    if (this.#firstLease === undefined) return undefined;
-    // Leased and judged at once (the common case): no promise to wait on, no extra turn of the loop.
-    const first = this.#firstResource !== PENDING ? this.#giveBackNow(this.#firstEntry!, this.#firstResource) : this.#giveBack(this.#firstEntry!, this.#firstLease);
-    if (this.#more === undefined) return first;
-    return Promise.all([first, ...[...this.#more.values()].map(({ entry, lease }) => this.#giveBack(entry, lease))]).then(ignore);
+    if (this.#firstLease === undefined) {
+      after();
+      return undefined;
+    }
+    if (this.#more === undefined) {
+      // Leased by now (the common case): judged and given back at once, not after a turn on its promise.
+      if (this.#firstResource !== PENDING) return this.#giveBackNow(this.#firstEntry!, this.#firstResource, after);
+      return this.#giveBack(this.#firstEntry!, this.#firstLease, after);
+    }
+    const leases = [{ entry: this.#firstEntry!, lease: this.#firstLease }, ...this.#more.values()];
+    return Promise.all(leases.map(({ entry, lease }) => this.#giveBack(entry, lease, ignore))).then(after);
   }
 
-  /** Judges and gives back one connection once leased; never rejects (a failure to lease means nothing to give back). */
-  #giveBack(entry: PoolEntry, lease: Promise<unknown>): Promise<void> {
-    return lease.then((resource) => this.#giveBackNow(entry, resource), ignore);
+  /** Judges and gives back one connection once leased, then calls `after`; never rejects (a failure to lease means nothing to give back). */
+  #giveBack(entry: PoolEntry, lease: Promise<unknown>, after: () => void): Promise<void> {
+    return lease.then((resource) => this.#giveBackNow(entry, resource, after), after);
   }
 
-  /** Judges and gives back a leased connection: a promise only when the policy or the pool answers later. */
-  #giveBackNow(entry: PoolEntry, resource: unknown): Promise<void> | undefined {
+  /** Judges and gives back a leased connection, then calls `after`. */
+  #giveBackNow(entry: PoolEntry, resource: unknown, after: () => void): Promise<void> {
     const verdict = judge(entry, resource, this.scope.closeReason, this.#context, this.scope);
-    if (isVerdict(verdict)) return this.#apply(entry, resource, verdict);
-    return verdict.then((later) => this.#apply(entry, resource, later));
+    if (isVerdict(verdict)) return this.#apply(entry, resource, verdict, after);
+    return verdict.then((later) => this.#apply(entry, resource, later, after));
   }
 
-  #apply(entry: PoolEntry, resource: unknown, verdict: Verdict): Promise<void> | undefined {
-    return giveBack(entry, resource, verdict.action === 'release' ? undefined : verdict.cause, this.#context.ledger, this.scope);
+  #apply(entry: PoolEntry, resource: unknown, verdict: Verdict, after: () => void): Promise<void> {
+    return giveBack(entry, resource, verdict.action === 'release' ? undefined : verdict.cause, this.#context.ledger, this.scope, after);
   }
 
   /** Leases from `entry`'s pool: at once when nothing is to be remembered or checked (the common case). */
   #acquire(entry: PoolEntry, first: boolean): Promise<unknown> {
-    if (entry.remembers(this.#context)) return this.#acquireChecked(entry, first);
+    if (entry.remembers(this.#context)) {
+      const checked = this.#acquireChecked(entry, first);
+      // The rejection is the caller's, who may await the lease later: never report it as unhandled.
+      checked.catch(ignore);
+      return checked;
+    }
     const { ledger } = this.#context;
-    return acquireUnlessAborted(entry, this.scope, ledger).then((resource) => {
+    const lease = acquireUnlessAborted(entry, this.scope, ledger);
+    // The caller gets the pool's own promise. One reaction keeps the books, and, handling a
+    // rejection too, keeps a lease the caller awaits later from counting as unhandled. It is
+    // registered first, so the books are kept before the caller resumes.
+    lease.then((resource) => {
       ledger.leased++;
       if (first) this.#firstResource = resource;
-      return resource;
-    });
+    }, ignore);
+    return lease;
   }
 
   async #acquireChecked(entry: PoolEntry, first: boolean): Promise<unknown> {
@@ -185,12 +198,13 @@ function whenAborted(scope: RequestScope, callback: () => void): void {
 }
 
 /**
- * Releases (cause undefined) or destroys a connection; a failure is reported, never thrown. The
- * returned promise settles when the pool's `release()`/`destroy()` does (and never rejects).
+ * Releases (cause undefined) or destroys a connection, then calls `after`; a failure is reported,
+ * never thrown. The returned promise settles when the pool's `release()`/`destroy()` has, and
+ * `after` has run (it never rejects).
  */
-export function giveBack(entry: PoolEntry, resource: unknown, cause: DestroyCause | undefined, ledger: Ledger, scope: RequestScope): Promise<void> {
+export function giveBack(entry: PoolEntry, resource: unknown, cause: DestroyCause | undefined, ledger: Ledger, scope: RequestScope, after: () => void = ignore): Promise<void> {
   // A connection given up on may still run a query server-side: stop it before destroying.
-  if (cause === 'abandoned' && entry.policy.cancel) return cancelThenDestroy(entry, resource, ledger, scope);
+  if (cause === 'abandoned' && entry.policy.cancel) return cancelThenDestroy(entry, resource, ledger, scope).then(after);
   let done: unknown;
   try {
     if (cause === undefined) {
@@ -202,9 +216,13 @@ export function giveBack(entry: PoolEntry, resource: unknown, cause: DestroyCaus
     }
   } catch (error) {
     scope.report(error, 'cleanup');
+    after();
     return Promise.resolve();
   }
-  return Promise.resolve(done).then(ignore, (error: unknown) => scope.report(error, 'cleanup'));
+  return Promise.resolve(done).then(after, (error: unknown) => {
+    scope.report(error, 'cleanup');
+    after();
+  });
 }
 
 async function cancelThenDestroy(entry: PoolEntry, resource: unknown, ledger: Ledger, scope: RequestScope): Promise<void> {

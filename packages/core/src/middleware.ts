@@ -68,13 +68,8 @@ export class ConnectionClosingMiddleware {
     (scope as Slotted)[leasesSlot] = leases;
     this.#requests.add(leases);
     if (this.#settings.asyncContext) (scope as Partial<HostScope>).enableAsyncContext?.();
-    // Not an async function: a request that leased nothing ends without a promise. (end() never
-    // rejects: then, not finally, which costs two more promises.)
-    scope.defer(() => {
-      const ending = leases.end();
-      if (!ending) return this.#left(leases);
-      return ending.then(() => this.#left(leases));
-    });
+    // A request that leased nothing ends without a promise.
+    scope.defer(() => leases.end(() => this.#left(leases)));
     return leases;
   }
 
