@@ -45,7 +45,7 @@ export class RequestLeases {
   }
 
   /** The request's connection for `alias`, leasing it on first use (typed by `Register`, see `connection()`). */
-  get<T = RegisteredConnection>(alias: string): Promise<T> {
+  get<T = RegisteredConnection>(alias = 'default'): Promise<T> {
     return this.#get(alias) as Promise<T>;
   }
 

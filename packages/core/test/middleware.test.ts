@@ -9,6 +9,7 @@ const eventually = <T>(check: () => T | Promise<T>): Promise<T> => vi.waitFor(ch
 import {
   ConnectionClosingMiddleware,
   connection,
+  leasesFor,
   poolPolicy,
   type ConnectionClosingOptions,
   type GatewayApp,
@@ -169,6 +170,39 @@ describe('ConnectionClosingMiddleware', () => {
       await (await fetch(url)).text();
       expect(seen[1]).not.toBe(seen[0]);
       expect(guard.stats().destroyed.unusable).toBe(1);
+    });
+  });
+
+  describe('when leasing fails', () => {
+    it.each([
+      ['without checks', {}],
+      ['with healthCheck', { healthCheck: true }],
+    ] as const)('gives the failure to the caller, even one that awaits the lease later, and never as an unhandled rejection (%s)', async (_name, extra) => {
+      // A pool whose database is down: acquire() fails after a moment.
+      const pool = {
+        max: 1,
+        acquire: (): Promise<never> => new Promise((_resolve, reject) => setTimeout(() => reject(new Error('the database is down')), 20)),
+        release: (): Promise<void> => Promise.resolve(),
+        destroy: (): Promise<void> => Promise.resolve(),
+      };
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      cleanups.push(() => Promise.resolve(process.off('unhandledRejection', onUnhandled)));
+      const { url, guard } = await serve(async (env, start) => {
+        const lease = leasesFor(env.scope)!.get(); // asked for early…
+        await new Promise((resolve) => setTimeout(resolve, 150)); // …awaited after it failed
+        try {
+          await lease;
+          return ok(start, 'leased');
+        } catch (error) {
+          return ok(start, (error as Error).message);
+        }
+      }, { pool, ...extra });
+      const response = await fetch(url);
+      expect(await response.text()).toBe('the database is down');
+      await eventually(() => expect(guard.stats()).toMatchObject({ inFlight: 0, leased: 0 }));
+      expect(unhandled).toEqual([]);
     });
   });
 
