@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { CloseguardError, ConnectionClosingMiddleware, getErrorStatus, leasesFor } from '@closeguard/core';
 import type { ConnectionClosingOptions, Logger } from '@closeguard/core';
+import { checkLogger } from './options.ts';
 import { ExpressRequest, onResponseClose, requestSlot, watchLayers, type SlottedRequest } from './request.ts';
 
 /** What `connectionClosing()` takes besides the guard's own options. */
@@ -37,7 +38,7 @@ export function connectionClosing(
   hostOptions: ExpressHostOptions = {},
 ): ConnectionClosingHandler {
   const guard = options instanceof ConnectionClosingMiddleware ? options : new ConnectionClosingMiddleware(options);
-  const logger = checkLogger(hostOptions.logger ?? (options instanceof ConnectionClosingMiddleware ? undefined : options.logger));
+  const logger = checkLogger('connectionClosing', hostOptions.logger ?? (options instanceof ConnectionClosingMiddleware ? undefined : options.logger));
   watchLayers();
 
   const handler = function closeguard(req: Request, res: Response, next: NextFunction): void {
@@ -118,11 +119,4 @@ function watchQueued(req: Request, request: ExpressRequest): void {
   const onSocketClose = (): void => request.responseOver(request.res.writableFinished);
   socket.once('close', onSocketClose);
   request.res.once('close', () => socket.off('close', onSocketClose));
-}
-
-function checkLogger(logger: Logger | undefined): Logger {
-  if (logger !== undefined && typeof (logger as Partial<Logger> | null)?.error !== 'function') {
-    throw new TypeError('connectionClosing option logger must have an error() method (console and pino loggers fit)');
-  }
-  return logger ?? console;
 }

@@ -26,13 +26,21 @@ export function checkGatewayOptions(options: GatewayOptions): { abortGrace: numb
       throw new TypeError(`gateway option ${name} must be a number ≥ 0; received ${typeof value === 'number' ? value : typeof value}`);
     }
   }
-  if (options.logger !== undefined && typeof (options.logger as Partial<Logger> | null)?.error !== 'function') {
-    throw new TypeError('gateway option logger must have an error() method (console and pino loggers fit)');
-  }
   return {
     abortGrace: options.abortGrace,
     highWaterMark: options.highWaterMark,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT_BYTES,
-    logger: options.logger ?? console,
+    logger: checkLogger('gateway', options.logger),
   };
+}
+
+/**
+ * Checks a `logger` option (`where` names the function, for the message); returns it, or console.
+ * @throws TypeError unless it is undefined or has an error() method.
+ */
+export function checkLogger(where: string, logger: Logger | undefined): Logger {
+  if (logger !== undefined && typeof (logger as Partial<Logger> | null)?.error !== 'function') {
+    throw new TypeError(`${where} option logger must have an error() method (console and pino loggers fit)`);
+  }
+  return logger ?? console;
 }
