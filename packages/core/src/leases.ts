@@ -1,6 +1,6 @@
 import { CloseguardError } from './errors.ts';
 import { isVerdict, judge, type DestroyCause, type PoolEntry, type Verdict } from './release-policy.ts';
-import type { HostScope } from './scope.ts';
+import type { Finisher, HostScope } from './scope.ts';
 import type { RegisteredConnection, RequestScope } from './types.ts';
 
 /** Counters kept across requests, read by `stats()`. */
@@ -12,9 +12,18 @@ export class Ledger {
   leaksReclaimed = 0;
 }
 
+/** The requests in flight, newest first: a list through their leases (no Set to hash into on every request). */
+export class InFlight {
+  head: RequestLeases | undefined = undefined;
+  size = 0;
+}
+
 /** What the leases of every request share: the pools, the policy settings, the counters. */
 export interface LeaseContext {
   entry(alias: string): PoolEntry;
+  /** Called once per request, after its connections are back: gives its admission place back. */
+  left(): void;
+  readonly inFlight: InFlight;
   readonly ledger: Ledger;
   readonly maxAgeMs: number;
   readonly graceMs: number;
@@ -25,9 +34,9 @@ const HEALTH_CHECK_ATTEMPTS = 3;
 
 /**
  * One request's connections: leased lazily on first use, the same one for the rest of the
- * request, given back exactly once by `end()` when the request is over.
+ * request, given back exactly once by `finish()` when its scope closes.
  */
-export class RequestLeases {
+export class RequestLeases implements Finisher {
   readonly scope: RequestScope;
   readonly #context: LeaseContext;
   /** Most requests hold one connection or none: the first is kept in fields, a Map only for more. */
@@ -38,10 +47,25 @@ export class RequestLeases {
   #firstResource: unknown = PENDING;
   #more: Map<string, { entry: PoolEntry; lease: Promise<unknown> }> | undefined;
   #ended = false;
+  #newer: RequestLeases | undefined = undefined;
+  #older: RequestLeases | undefined = undefined;
 
+  /** Starts a request's leases and counts it in flight until `finish()` has given everything back. */
   constructor(scope: RequestScope, context: LeaseContext) {
     this.scope = scope;
     this.#context = context;
+    const list = context.inFlight;
+    this.#older = list.head;
+    if (list.head !== undefined) list.head.#newer = this;
+    list.head = this;
+    list.size++;
+  }
+
+  /** The requests in flight, newest first (a copy: aborting one may end it). */
+  static inFlight(list: InFlight): RequestLeases[] {
+    const all: RequestLeases[] = [];
+    for (let leases = list.head; leases !== undefined; leases = leases.#older) all.push(leases);
+    return all;
   }
 
   /** The request's connection for `alias`, leasing it on first use (typed by `Register`, see `connection()`). */
@@ -68,23 +92,35 @@ export class RequestLeases {
   }
 
   /**
-   * Gives every connection back, by the release policy, then calls `after`. Runs once, when the
-   * scope closes; never rejects. When the request leased nothing, calls `after` at once and
-   * returns nothing; otherwise returns a promise that settles after `after` ran.
+   * Gives every connection back, by the release policy, then takes the request off the in-flight
+   * list and gives its admission place back. Runs once, when the scope closes; never throws or
+   * rejects. When the request leased nothing, that is done at once and it returns nothing;
+   * otherwise it returns a promise that settles once it is done.
    */
-  end(after: () => void): Promise<void> | undefined {
+  finish(): Promise<void> | undefined {
     this.#ended = true;
     if (this.#firstLease === undefined) {
-      after();
+      this.#left();
       return undefined;
     }
+    const left = (): void => this.#left();
     if (this.#more === undefined) {
       // Leased by now (the common case): judged and given back at once, not after a turn on its promise.
-      if (this.#firstResource !== PENDING) return this.#giveBackNow(this.#firstEntry!, this.#firstResource, after);
-      return this.#giveBack(this.#firstEntry!, this.#firstLease, after);
+      if (this.#firstResource !== PENDING) return this.#giveBackNow(this.#firstEntry!, this.#firstResource, left);
+      return this.#giveBack(this.#firstEntry!, this.#firstLease, left);
     }
     const leases = [{ entry: this.#firstEntry!, lease: this.#firstLease }, ...this.#more.values()];
-    return Promise.all(leases.map(({ entry, lease }) => this.#giveBack(entry, lease, ignore))).then(after);
+    return Promise.all(leases.map(({ entry, lease }) => this.#giveBack(entry, lease, ignore))).then(left);
+  }
+
+  #left(): void {
+    const list = this.#context.inFlight;
+    if (this.#newer === undefined) list.head = this.#older;
+    else this.#newer.#older = this.#older;
+    if (this.#older !== undefined) this.#older.#newer = this.#newer;
+    this.#newer = this.#older = undefined;
+    list.size--;
+    this.#context.left();
   }
 
   /** Judges and gives back one connection once leased, then calls `after`; never rejects (a failure to lease means nothing to give back). */

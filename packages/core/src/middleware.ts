@@ -1,6 +1,6 @@
 import { Admission } from './admission.ts';
 import { CloseguardError } from './errors.ts';
-import { Ledger, RequestLeases, type LeaseContext } from './leases.ts';
+import { InFlight, Ledger, RequestLeases, type LeaseContext } from './leases.ts';
 import { checkMiddlewareOptions, type ConnectionClosingOptions, type Settings } from './options.ts';
 import type { PoolEntry } from './release-policy.ts';
 import { leasesSlot, type HostScope } from './scope.ts';
@@ -32,7 +32,6 @@ const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 export class ConnectionClosingMiddleware {
   readonly #settings: Settings;
   readonly #admission: Admission;
-  readonly #requests = new Set<RequestLeases>();
   readonly #context: LeaseContext;
   #closing: Promise<void> | undefined;
 
@@ -42,6 +41,8 @@ export class ConnectionClosingMiddleware {
     this.#admission = new Admission(backpressure, queueLimit, queueTimeout);
     this.#context = {
       entry: (alias) => this.#entry(alias),
+      left: () => this.#admission.leave(),
+      inFlight: new InFlight(),
       ledger: new Ledger(),
       maxAgeMs: this.#settings.maxAge,
       graceMs: this.#settings.abortGrace,
@@ -66,10 +67,11 @@ export class ConnectionClosingMiddleware {
   open(scope: RequestScope): RequestLeases {
     const leases = new RequestLeases(scope, this.#context);
     (scope as Slotted)[leasesSlot] = leases;
-    this.#requests.add(leases);
-    if (this.#settings.asyncContext) (scope as Partial<HostScope>).enableAsyncContext?.();
+    const host = scope as Partial<HostScope>;
+    if (this.#settings.asyncContext) host.enableAsyncContext?.();
     // A request that leased nothing ends without a promise.
-    scope.defer(() => leases.end(() => this.#left(leases)));
+    if (typeof host.deferFinish === 'function') host.deferFinish(leases);
+    else scope.defer(() => leases.finish());
     return leases;
   }
 
@@ -125,7 +127,7 @@ export class ConnectionClosingMiddleware {
   async #shutdown(timeoutMs: number): Promise<void> {
     this.#admission.close();
     if (!(await this.#settled(timeoutMs))) {
-      for (const leases of this.#requests) (leases.scope as Partial<HostScope>).abort?.('shutdown');
+      for (const leases of RequestLeases.inFlight(this.#context.inFlight)) (leases.scope as Partial<HostScope>).abort?.('shutdown');
       await this.#settled(this.#settings.abortGrace);
     }
     for (const { pool } of this.#settings.entries.values()) {
@@ -137,7 +139,7 @@ export class ConnectionClosingMiddleware {
   /** Resolves true once no request is in flight, false after `timeoutMs`. */
   async #settled(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    while (this.#requests.size > 0 || this.#admission.inFlight > 0) {
+    while (this.#context.inFlight.size > 0 || this.#admission.inFlight > 0) {
       if (Date.now() >= deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -148,11 +150,6 @@ export class ConnectionClosingMiddleware {
     this.open(env.scope);
     const scope = env.scope as Partial<HostScope>;
     return scope.run ? scope.run(() => app(env, start)) : app(env, start);
-  }
-
-  #left(leases: RequestLeases): void {
-    this.#requests.delete(leases);
-    this.#admission.leave();
   }
 
   #entry(alias: string): PoolEntry {

@@ -22,6 +22,21 @@ let nextId = 1;
 /** Where ConnectionClosingMiddleware keeps a request's leases on its scope (a slot, not a WeakMap: it is on every request's path). */
 export const leasesSlot: unique symbol = Symbol('closeguard.leases') as never;
 
+/**
+ * What the guard defers on a scope without a closure: `finish()` runs at close in the scope's
+ * last-in-first-out order, and the promise it may return never rejects.
+ */
+export interface Finisher {
+  finish(): Promise<void> | undefined;
+}
+
+type Deferred = Cleanup | Finisher;
+
+/** close()'s promise when no cleanup returned one. */
+const CLOSED: Promise<void> = Promise.resolve();
+/** `#closing` while the cleanups run synchronously (never settles, never returned). */
+const RUNNING: Promise<void> = new Promise(() => undefined);
+
 const abortCodes: Record<AbortReason, ErrorCode> = {
   aborted: 'ERR_CLOSEGUARD_CLIENT_CLOSED',
   timeout: 'ERR_CLOSEGUARD_TIMEOUT',
@@ -43,11 +58,14 @@ class Scope implements RequestScope {
   /** Made on first use of `signal`: most requests never read it, and an AbortController costs. */
   #controller: AbortController | undefined;
   #abortReason: CloseguardError | undefined;
-  readonly #cleanups: Cleanup[] = [];
+  /** Most scopes defer one thing (the guard's leases): it goes in a field, a list only for more. */
+  #first: Deferred | undefined;
+  #cleanups: Deferred[] | undefined;
   readonly #logger: Logger;
   #asyncContext: boolean;
   #closeReason: CloseReason | undefined;
   #closing: Promise<void> | undefined;
+  #reentry: ((closing: Promise<void>) => void) | undefined;
   #onAbort: (() => void)[] | undefined;
   [leasesSlot]: unknown = undefined;
 
@@ -84,9 +102,28 @@ class Scope implements RequestScope {
     if (typeof cleanup !== 'function') {
       throw new TypeError(`scope.defer(cleanup) takes a function; received ${typeof cleanup}`);
     }
+    this.#defer(cleanup);
+  }
+
+  /** Defers `finisher.finish()` as `defer()` would a cleanup, without making a closure for it. */
+  deferFinish(finisher: Finisher): void {
+    this.#defer(finisher);
+  }
+
+  #defer(deferred: Deferred): void {
     // A cleanup registered after close (work that outlived its request) runs at once.
-    if (this.#closing) void this.#runOne(cleanup)?.catch((error: unknown) => this.report(error, 'cleanup'));
-    else this.#cleanups.push(cleanup);
+    if (this.#closing) void this.#runOne(deferred)?.catch((error: unknown) => this.report(error, 'cleanup'));
+    else if (this.#first === undefined && this.#cleanups === undefined) this.#first = deferred;
+    else (this.#cleanups ??= []).push(deferred);
+  }
+
+  /** The next deferred cleanup, last in first out. */
+  #pop(): Deferred | undefined {
+    const next = this.#cleanups?.pop();
+    if (next !== undefined) return next;
+    const first = this.#first;
+    this.#first = undefined;
+    return first;
   }
 
   abort(reason: AbortReason): void {
@@ -109,11 +146,26 @@ class Scope implements RequestScope {
   }
 
   close(reason: CloseReason): Promise<void> {
-    if (this.#closing) return this.#closing;
+    if (this.#closing === RUNNING) return this.#reentered(); // called by one of its own cleanups
+    if (this.#closing !== undefined) return this.#closing;
     this.#closeReason = reason;
+    this.#closing = RUNNING; // closed from now on: a late defer() runs at once
     if (reason !== 'complete' && reason !== 'error') this.abort(reason);
-    this.#closing = this.#runCleanups(reason);
-    return this.#closing;
+    const closing = this.#runCleanups();
+    this.#closing = closing;
+    this.#reentry?.(closing);
+    return closing;
+  }
+
+  /** What close() returns while its cleanups are running synchronously: settles with the real close. */
+  #reentered(): Promise<void> {
+    return new Promise((resolve) => {
+      const earlier = this.#reentry;
+      this.#reentry = (closing) => {
+        earlier?.(closing);
+        resolve(closing);
+      };
+    });
   }
 
   report(error: unknown, phase: ErrorPhase): void {
@@ -144,24 +196,47 @@ class Scope implements RequestScope {
     return this.#asyncContext ? storage.run(this, fn) : fn();
   }
 
-  async #runCleanups(reason: CloseReason): Promise<void> {
-    // Last in, first out; each cleanup isolated from the others' errors.
-    for (let cleanup = this.#cleanups.pop(); cleanup; cleanup = this.#cleanups.pop()) {
-      const running = this.#runOne(cleanup);
+  /**
+   * Runs the cleanups, last in first out, each isolated from the others' errors; synchronously
+   * until one returns a promise. The usual last one, the guard's leases, returns a promise that
+   * never rejects: with nobody listening for requestFinished, close() returns it as it is.
+   */
+  #runCleanups(): Promise<void> {
+    for (let deferred = this.#pop(); deferred !== undefined; deferred = this.#pop()) {
+      const running = this.#runOne(deferred);
       if (running === undefined) continue;
+      const last = this.#first === undefined && !this.#cleanups?.length;
+      if (last && typeof deferred !== 'function' && !signals.requestFinished.hasSubscribers) return running as Promise<void>;
+      return this.#awaitCleanups(running);
+    }
+    this.#finished();
+    return CLOSED;
+  }
+
+  async #awaitCleanups(first: Promise<unknown>): Promise<void> {
+    for (let running: Promise<unknown> | undefined = first; running !== undefined; ) {
       try {
         await running;
       } catch (error) {
         this.report(error, 'cleanup');
       }
+      running = undefined;
+      for (let deferred = this.#pop(); deferred !== undefined; deferred = this.#pop()) {
+        running = this.#runOne(deferred);
+        if (running !== undefined) break;
+      }
     }
+    this.#finished();
+  }
+
+  #finished(): void {
     if (!signals.requestFinished.hasSubscribers) return;
     signals.requestFinished.publish({
       scope: this,
       method: this.method,
       url: this.url,
       route: this.route,
-      reason,
+      reason: this.#closeReason!,
       durationMs: performance.now() - this.startedAt,
     });
   }
@@ -171,10 +246,11 @@ class Scope implements RequestScope {
    * (or another thenable), for the caller to await and report a rejection (awaited directly, it
    * costs no promise of its own).
    */
-  #runOne(cleanup: Cleanup): Promise<unknown> | undefined {
+  #runOne(deferred: Deferred): Promise<unknown> | undefined {
     let result: unknown;
     try {
-      result = cleanup();
+      if (typeof deferred !== 'function') return deferred.finish();
+      result = deferred();
     } catch (error) {
       this.report(error, 'cleanup');
       return undefined;
@@ -191,6 +267,7 @@ export type HostScope = RequestScope & {
   bind<A extends unknown[], T>(fn: (...args: A) => T): (...args: A) => T;
   enableAsyncContext(): void;
   whenAborted(callback: () => void): void;
+  deferFinish(finisher: Finisher): void;
   [leasesSlot]: unknown;
 };
 

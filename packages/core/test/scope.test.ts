@@ -86,6 +86,67 @@ describe('createScope()', () => {
     });
   });
 
+  describe('when the guard defers a finisher', () => {
+    /** A finisher as the guard's leases: it records its turn and resolves after `ms`. */
+    const finisher = (order: string[], ms: number) => ({
+      finish: () => {
+        order.push('finisher');
+        return new Promise<void>((resolve) => setTimeout(resolve, ms));
+      },
+    });
+
+    it('runs it in last-in-first-out order with the cleanups, before one deferred ahead of it', async () => {
+      const order: string[] = [];
+      const scope = createScope({ method: 'GET', url: '/finisher-order', logger: quiet });
+      scope.defer(() => void order.push('before'));
+      scope.deferFinish(finisher(order, 1));
+      scope.defer(() => void order.push('after'));
+      await scope.close('complete');
+      expect(order).toEqual(['after', 'finisher', 'before']);
+      expect(finished.filter((message) => message.scope === scope)).toHaveLength(1);
+    });
+
+    it('settles close() only once the finisher has, with or without requestFinished subscribers', async () => {
+      signals.requestFinished.unsubscribe(onFinished);
+      try {
+        const order: string[] = [];
+        const scope = createScope({ method: 'GET', url: '/finisher-alone', logger: quiet });
+        let done = false;
+        scope.deferFinish({ finish: () => new Promise<void>((resolve) => setTimeout(() => resolve(void (done = true)), 5)) });
+        expect(scope.closed).toBe(false);
+        const closing = scope.close('complete');
+        expect(scope.closed).toBe(true);
+        expect(scope.close('error')).toBe(closing);
+        await closing;
+        expect(done).toBe(true);
+        expect(order).toEqual([]);
+      } finally {
+        signals.requestFinished.subscribe(onFinished);
+      }
+    });
+
+    it('gives a cleanup that closes its own scope a promise that settles with the close, and runs every cleanup once', async () => {
+      const order: string[] = [];
+      const scope = createScope({ method: 'GET', url: '/reentrant', logger: quiet });
+      let inner: Promise<void> | undefined;
+      scope.deferFinish(finisher(order, 20));
+      scope.defer(() => {
+        order.push('closer');
+        inner = scope.close('error');
+      });
+      const outer = scope.close('complete');
+      let innerSettled = false;
+      void inner!.then(() => void (innerSettled = true));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(innerSettled).toBe(false); // the finisher still runs
+      await outer;
+      await inner;
+      expect(order).toEqual(['closer', 'finisher']);
+      expect(scope.closeReason).toBe('complete');
+      expect(finished.filter((message) => message.scope === scope)).toHaveLength(1);
+    });
+  });
+
   describe('when the request is cut short', () => {
     it.each([
       ['aborted', 'ERR_CLOSEGUARD_CLIENT_CLOSED'],
