@@ -8,7 +8,13 @@ export interface AdmissionStats {
   rejected: number;
 }
 
-type Waiter = { admit(): void; fail(error: Error): void; deadline: number; settled: boolean };
+/** A request waiting for a place: told once, admitted or refused. */
+export interface Waiting {
+  admitted(): void;
+  refused(error: Error): void;
+}
+
+type Waiter = { waiting: Waiting; deadline: number; settled: boolean };
 
 /** What admission needs of a request: how to tell it was aborted. */
 export interface Abortable {
@@ -48,6 +54,16 @@ export class Admission {
    * @throws CloseguardError ERR_CLOSEGUARD_OVERLOADED (queue full) or ERR_CLOSEGUARD_SHUTDOWN, synchronously.
    */
   enter(request: Abortable): true | Promise<void> {
+    if (this.tryEnter()) return true;
+    return new Promise((resolve, reject) => this.queue(request, { admitted: resolve, refused: reject }));
+  }
+
+  /**
+   * Takes a place if there is one (`true`); `false` when the request must `queue()` for one, which
+   * it must do at once.
+   * @throws CloseguardError ERR_CLOSEGUARD_OVERLOADED (queue full) or ERR_CLOSEGUARD_SHUTDOWN, synchronously.
+   */
+  tryEnter(): boolean {
     if (this.#closed) throw this.#reject('ERR_CLOSEGUARD_SHUTDOWN', 'the server is no longer admitting requests');
     if (this.#inFlight < this.#limit) {
       this.#inFlight++;
@@ -56,30 +72,34 @@ export class Admission {
     if (this.#queue.length >= this.#queueLimit) {
       throw this.#reject('ERR_CLOSEGUARD_OVERLOADED', `${this.#inFlight} requests in flight and ${this.#queue.length} queued`);
     }
-    if (request.aborted ?? request.signal.aborted) return Promise.reject(request.signal.reason as Error);
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        admit: resolve,
-        fail: reject,
-        deadline: performance.now() + this.#queueTimeoutMs,
-        settled: false,
-      };
-      this.#queue.push(waiter);
-      this.#timer ??= this.#arm();
-      const onAbort = (): void => {
-        if (waiter.settled) return;
-        this.#remove(waiter);
-        this.#settle(waiter).fail(request.signal.reason as Error);
-      };
-      if (typeof request.whenAborted === 'function') request.whenAborted(onAbort);
-      else request.signal.addEventListener('abort', onAbort, { once: true });
-    });
+    return false;
+  }
+
+  /**
+   * Queues a request `tryEnter()` found no place for: `waiting` is admitted when a place comes
+   * free, or refused (queue timeout, shutdown, or the request aborted: at once if it already was).
+   */
+  queue(request: Abortable, waiting: Waiting): void {
+    if (request.aborted ?? request.signal.aborted) {
+      waiting.refused(request.signal.reason as Error);
+      return;
+    }
+    const waiter: Waiter = { waiting, deadline: performance.now() + this.#queueTimeoutMs, settled: false };
+    this.#queue.push(waiter);
+    this.#timer ??= this.#arm();
+    const onAbort = (): void => {
+      if (waiter.settled) return;
+      this.#remove(waiter);
+      tell(() => this.#settle(waiter).refused(request.signal.reason as Error));
+    };
+    if (typeof request.whenAborted === 'function') request.whenAborted(onAbort);
+    else request.signal.addEventListener('abort', onAbort, { once: true });
   }
 
   /** Gives a place back; the longest-waiting request takes it. */
   leave(): void {
     const next = this.#queue.shift();
-    if (next) this.#settle(next).admit();
+    if (next) tell(() => this.#settle(next).admitted());
     else this.#inFlight--;
   }
 
@@ -88,7 +108,10 @@ export class Admission {
     this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    for (const waiter of this.#queue.splice(0)) this.#settle(waiter).fail(this.#reject('ERR_CLOSEGUARD_SHUTDOWN', 'the server stopped admitting requests'));
+    for (const waiter of this.#queue.splice(0)) {
+      const error = this.#reject('ERR_CLOSEGUARD_SHUTDOWN', 'the server stopped admitting requests');
+      tell(() => this.#settle(waiter).refused(error));
+    }
   }
 
   get inFlight(): number {
@@ -110,9 +133,9 @@ export class Admission {
    * time costs more than one that fires idle once per `queueTimeout` (it then re-arms only if a
    * waiter is queued). A waiter queued later has a later deadline, so an armed timer is never late.
    */
-  #settle(waiter: Waiter): Waiter {
+  #settle(waiter: Waiter): Waiting {
     waiter.settled = true;
-    return waiter;
+    return waiter.waiting;
   }
 
   /** One timer for the queue: it fires at the oldest waiter's deadline (deadlines come in order). */
@@ -129,7 +152,8 @@ export class Admission {
     const now = performance.now();
     while (this.#queue.length > 0 && this.#queue[0]!.deadline <= now) {
       const waiter = this.#queue.shift()!;
-      this.#settle(waiter).fail(this.#reject('ERR_CLOSEGUARD_QUEUE_TIMEOUT', `the request waited ${this.#queueTimeoutMs} ms`));
+      const error = this.#reject('ERR_CLOSEGUARD_QUEUE_TIMEOUT', `the request waited ${this.#queueTimeoutMs} ms`);
+      tell(() => this.#settle(waiter).refused(error));
     }
     this.#timer ??= this.#arm();
   }
@@ -137,5 +161,20 @@ export class Admission {
   #reject(code: 'ERR_CLOSEGUARD_OVERLOADED' | 'ERR_CLOSEGUARD_QUEUE_TIMEOUT' | 'ERR_CLOSEGUARD_SHUTDOWN', what: string): CloseguardError {
     this.#rejected++;
     return new CloseguardError(code, what, { retryAfter: 1 });
+  }
+}
+
+/**
+ * Tells a waiting request its turn came (or not). Its callback runs the rest of that request, from
+ * inside another one's end or a loop over the queue: what it throws must stop neither, so it is
+ * rethrown on its own, as an uncaught exception of that request.
+ */
+function tell(callback: () => void): void {
+  try {
+    callback();
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
   }
 }

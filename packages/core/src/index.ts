@@ -16,6 +16,7 @@ export type { LeakMessage, RequestExceptionMessage, RequestFinishedMessage, Requ
 export type { DriveOptions, Driven, HostEnv } from './driver.ts';
 export type { BodyOutcome } from './cursor.ts';
 export type { ConnectionClosingOptions, LeakReport } from './options.ts';
+export type { Waiting } from './admission.ts';
 export type { PoolLike, PoolPolicy } from './pool.ts';
 export type { GuardStats, PoolStats } from './stats.ts';
 export type { RequestLeases } from './leases.ts';

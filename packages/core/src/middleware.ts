@@ -1,4 +1,4 @@
-import { Admission } from './admission.ts';
+import { Admission, type Waiting } from './admission.ts';
 import { CloseguardError } from './errors.ts';
 import { InFlight, Ledger, RequestLeases, type LeaseContext } from './leases.ts';
 import { checkMiddlewareOptions, type ConnectionClosingOptions, type Settings } from './options.ts';
@@ -88,13 +88,35 @@ export class ConnectionClosingMiddleware {
    * when the request is shed: answer it with `error.status` and `Retry-After: error.retryAfter`.
    */
   enter(scope: RequestScope): true | Promise<void> {
-    const admitted = this.#admission.enter(scope);
-    if (admitted === true) {
-      this.open(scope);
-      return true;
-    }
-    return admitted.then(() => {
-      this.open(scope);
+    if (this.tryEnter(scope)) return true;
+    return new Promise((resolve, reject) => this.queue(scope, { admitted: resolve, refused: reject }));
+  }
+
+  /**
+   * `enter()` without a promise, for adapters on a hot path: admits a request and opens its leases
+   * when there is a place (`true`); `false` when it must wait, and the caller must then `queue()` it
+   * at once.
+   * @throws CloseguardError `ERR_CLOSEGUARD_OVERLOADED` or `ERR_CLOSEGUARD_SHUTDOWN` synchronously
+   * when the request is shed, as `enter()`.
+   */
+  tryEnter(scope: RequestScope): boolean {
+    if (!this.#admission.tryEnter()) return false;
+    this.open(scope);
+    return true;
+  }
+
+  /**
+   * Queues a request `tryEnter()` had no place for: when a place comes free its leases are opened
+   * and `waiting.admitted()` is called; `waiting.refused(error)` on a queue timeout or shutdown
+   * (a coded 503), or with the abort reason when the client leaves first (at once if it has).
+   */
+  queue(scope: RequestScope, waiting: Waiting): void {
+    this.#admission.queue(scope, {
+      admitted: () => {
+        this.open(scope);
+        waiting.admitted();
+      },
+      refused: (error) => waiting.refused(error),
     });
   }
 

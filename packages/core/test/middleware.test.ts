@@ -9,6 +9,8 @@ const eventually = <T>(check: () => T | Promise<T>): Promise<T> => vi.waitFor(ch
 import {
   ConnectionClosingMiddleware,
   connection,
+  createScope,
+  isCloseguardError,
   leasesFor,
   poolPolicy,
   type ConnectionClosingOptions,
@@ -302,6 +304,50 @@ describe('ConnectionClosingMiddleware', () => {
       gates[1]!.open();
       expect((await second).status).toBe(200);
       expect(guard.stats()).toMatchObject({ queued: 0, rejected: 1 });
+    });
+  });
+
+  describe('tryEnter() and queue(), the adapters\' entry without a promise', () => {
+    const scopeFor = (url: string) => createScope({ method: 'GET', url, logger: quiet });
+
+    it('admits while there is a place, and admits a queued request, its leases open, when one comes free', async () => {
+      const guard = new ConnectionClosingMiddleware({ pool: fakePool(1), queueTimeout: 5_000 });
+      const first = scopeFor('/first');
+      expect(guard.tryEnter(first)).toBe(true);
+      expect(leasesFor(first)).toBeDefined();
+      const second = scopeFor('/second');
+      expect(guard.tryEnter(second)).toBe(false);
+      const told: string[] = [];
+      guard.queue(second, {
+        admitted: () => void told.push(leasesFor(second) ? 'admitted, leases open' : 'admitted, no leases'),
+        refused: (error) => void told.push(`refused: ${String(error)}`),
+      });
+      expect(guard.stats()).toMatchObject({ inFlight: 1, queued: 1 });
+      await leasesFor(first)!.get();
+      await first.close('complete');
+      expect(told).toEqual(['admitted, leases open']);
+      await second.close('complete');
+      expect(guard.stats()).toMatchObject({ inFlight: 0, queued: 0, leased: 1, released: 1 });
+    });
+
+    it('refuses a request that left before it queued at once, and one that waits too long with a coded 503', async () => {
+      const guard = new ConnectionClosingMiddleware({ pool: fakePool(1), queueTimeout: 50 });
+      const holder = scopeFor('/holder');
+      expect(guard.tryEnter(holder)).toBe(true);
+      const refused: unknown[] = [];
+      const waiting = { admitted: () => expect.unreachable('admitted'), refused: (error: Error) => void refused.push(error) };
+      const gone = scopeFor('/gone');
+      gone.abort('aborted');
+      expect(guard.tryEnter(gone)).toBe(false);
+      guard.queue(gone, waiting);
+      expect(isCloseguardError(refused[0], 'ERR_CLOSEGUARD_CLIENT_CLOSED')).toBe(true);
+      const late = scopeFor('/late');
+      expect(guard.tryEnter(late)).toBe(false);
+      guard.queue(late, waiting);
+      await eventually(() => expect(refused).toHaveLength(2));
+      expect(isCloseguardError(refused[1], 'ERR_CLOSEGUARD_QUEUE_TIMEOUT')).toBe(true);
+      await holder.close('complete');
+      expect(guard.stats()).toMatchObject({ inFlight: 0, queued: 0 });
     });
   });
 

@@ -55,26 +55,27 @@ export function connectionClosing(
     // A response queued behind a pipelined one has no socket yet, and no 'close' if the socket goes first.
     if (!res.socket) watchQueued(req, request);
 
-    let admitted: true | Promise<void>;
+    let admitted: boolean;
     try {
-      admitted = guard.enter(request.scope); // sheds synchronously: deferred work under overload starves accept()
+      admitted = guard.tryEnter(request.scope); // sheds synchronously: deferred work under overload starves accept()
     } catch (error) {
       shed(res, error);
       request.settled(error);
       return;
     }
-    if (admitted === true) {
+    if (admitted) {
       proceed(req, request, next, guard.asyncContext);
       return;
     }
-    admitted.then(
-      () => proceed(req, request, next, guard.asyncContext),
-      (error: unknown) => {
+    // Under load about every other request waits here: callbacks, not a promise and a turn of the loop.
+    guard.queue(request.scope, {
+      admitted: () => proceed(req, request, next, guard.asyncContext),
+      refused: (error) => {
         // Queue timeout or shutdown: 503. A client that left while queued gets nothing.
         if (!res.headersSent && !res.destroyed) shed(res, error);
         request.settled(error);
       },
-    );
+    });
   } as ConnectionClosingHandler;
   Object.defineProperty(handler, 'guard', { value: guard, enumerable: true });
   return handler;

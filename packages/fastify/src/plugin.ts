@@ -93,21 +93,22 @@ function createOnRequest(guard: ConnectionClosingMiddleware, logger: Logger) {
     });
     raw[kState] = state;
     watchResponse(state, reply.raw);
-    let entered: true | Promise<void>;
+    let entered: boolean;
     try {
-      entered = guard.enter(state.scope);
+      entered = guard.tryEnter(state.scope);
     } catch (error) {
       refuse(state, reply, error, done);
       return;
     }
-    if (entered === true) {
+    if (entered) {
       state.scope.run(done);
       return;
     }
-    entered.then(
-      () => state.scope.run(done),
-      (error: unknown) => refuse(state, reply, error, done),
-    );
+    // Under load about every other request waits here: callbacks, not a promise and a turn of the loop.
+    guard.queue(state.scope, {
+      admitted: () => state.scope.run(done),
+      refused: (error) => refuse(state, reply, error, done),
+    });
   };
 }
 
