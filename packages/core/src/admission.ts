@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import { CloseguardError } from './errors.ts';
 
@@ -14,7 +15,8 @@ export interface Waiting {
   refused(error: Error): void;
 }
 
-type Waiter = { waiting: Waiting; deadline: number; settled: boolean };
+/** A queued request; `context` is its async context, where it is told its turn (its AsyncLocalStorage stores, a tracer's span). */
+type Waiter = { waiting: Waiting; deadline: number; settled: boolean; context: AsyncResource };
 
 /** What admission needs of a request: how to tell it was aborted. */
 export interface Abortable {
@@ -84,13 +86,14 @@ export class Admission {
       waiting.refused(request.signal.reason as Error);
       return;
     }
-    const waiter: Waiter = { waiting, deadline: performance.now() + this.#queueTimeoutMs, settled: false };
+    const context = new AsyncResource('closeguard.queued');
+    const waiter: Waiter = { waiting, deadline: performance.now() + this.#queueTimeoutMs, settled: false, context };
     this.#queue.push(waiter);
     this.#timer ??= this.#arm();
     const onAbort = (): void => {
       if (waiter.settled) return;
       this.#remove(waiter);
-      tell(() => this.#settle(waiter).refused(request.signal.reason as Error));
+      tell(waiter, () => this.#settle(waiter).refused(request.signal.reason as Error));
     };
     if (typeof request.whenAborted === 'function') request.whenAborted(onAbort);
     else request.signal.addEventListener('abort', onAbort, { once: true });
@@ -99,7 +102,7 @@ export class Admission {
   /** Gives a place back; the longest-waiting request takes it. */
   leave(): void {
     const next = this.#queue.shift();
-    if (next) tell(() => this.#settle(next).admitted());
+    if (next) tell(next, () => this.#settle(next).admitted());
     else this.#inFlight--;
   }
 
@@ -110,7 +113,7 @@ export class Admission {
     this.#timer = undefined;
     for (const waiter of this.#queue.splice(0)) {
       const error = this.#reject('ERR_CLOSEGUARD_SHUTDOWN', 'the server stopped admitting requests');
-      tell(() => this.#settle(waiter).refused(error));
+      tell(waiter, () => this.#settle(waiter).refused(error));
     }
   }
 
@@ -153,7 +156,7 @@ export class Admission {
     while (this.#queue.length > 0 && this.#queue[0]!.deadline <= now) {
       const waiter = this.#queue.shift()!;
       const error = this.#reject('ERR_CLOSEGUARD_QUEUE_TIMEOUT', `the request waited ${this.#queueTimeoutMs} ms`);
-      tell(() => this.#settle(waiter).refused(error));
+      tell(waiter, () => this.#settle(waiter).refused(error));
     }
     this.#timer ??= this.#arm();
   }
@@ -165,13 +168,14 @@ export class Admission {
 }
 
 /**
- * Tells a waiting request its turn came (or not). Its callback runs the rest of that request, from
- * inside another one's end or a loop over the queue: what it throws must stop neither, so it is
- * rethrown on its own, as an uncaught exception of that request.
+ * Tells a waiting request its turn came (or not), in its own async context: the callback runs the
+ * rest of that request from inside another one's end (or a loop over the queue), whose context
+ * must not leak into it. What it throws must stop neither, so it is rethrown on its own, as an
+ * uncaught exception of that request.
  */
-function tell(callback: () => void): void {
+function tell(waiter: Waiter, callback: () => void): void {
   try {
-    callback();
+    waiter.context.runInAsyncScope(callback);
   } catch (error) {
     queueMicrotask(() => {
       throw error;

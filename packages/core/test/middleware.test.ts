@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import diagnostics from 'node:diagnostics_channel';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -328,6 +329,23 @@ describe('ConnectionClosingMiddleware', () => {
       expect(told).toEqual(['admitted, leases open']);
       await second.close('complete');
       expect(guard.stats()).toMatchObject({ inFlight: 0, queued: 0, leased: 1, released: 1 });
+    });
+
+    it('admits a queued request in its own async context, not in that of the request whose end let it in', async () => {
+      const requestId = new AsyncLocalStorage<string>();
+      const guard = new ConnectionClosingMiddleware({ pool: fakePool(1), queueTimeout: 5_000 });
+      const first = scopeFor('/first');
+      expect(guard.tryEnter(first)).toBe(true);
+      await leasesFor(first)!.get();
+      const seen: Array<string | undefined> = [];
+      const second = scopeFor('/second');
+      requestId.run('second', () => {
+        expect(guard.tryEnter(second)).toBe(false);
+        guard.queue(second, { admitted: () => void seen.push(requestId.getStore()), refused: () => expect.unreachable('refused') });
+      });
+      await requestId.run('first', () => first.close('complete'));
+      expect(seen).toEqual(['second']);
+      await second.close('complete');
     });
 
     it('refuses a request that left before it queued at once, and one that waits too long with a coded 503', async () => {
