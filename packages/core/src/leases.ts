@@ -15,7 +15,6 @@ export class Ledger {
 /** The requests in flight, newest first: a list through their leases (no Set to hash into on every request). */
 export class InFlight {
   head: RequestLeases | undefined = undefined;
-  size = 0;
 }
 
 /** What the leases of every request share: the pools, the policy settings, the counters. */
@@ -58,7 +57,6 @@ export class RequestLeases implements Finisher {
     this.#older = list.head;
     if (list.head !== undefined) list.head.#newer = this;
     list.head = this;
-    list.size++;
   }
 
   /** The requests in flight, newest first (a copy: aborting one may end it). */
@@ -119,7 +117,6 @@ export class RequestLeases implements Finisher {
     else this.#newer.#older = this.#older;
     if (this.#older !== undefined) this.#older.#newer = this.#newer;
     this.#newer = this.#older = undefined;
-    list.size--;
     this.#context.left();
   }
 

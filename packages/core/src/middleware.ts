@@ -54,9 +54,9 @@ export class ConnectionClosingMiddleware {
   wrap(app: GatewayApp): GatewayApp {
     if (typeof app !== 'function') throw new TypeError(`wrap(app) takes a gateway app function; received ${typeof app}`);
     return (env, start) => {
-      const admitted = this.#admission.enter(env.scope); // sheds synchronously
-      if (admitted === true) return this.#enter(app, env, start);
-      return admitted.then(() => this.#enter(app, env, start));
+      const admitted = this.enter(env.scope); // sheds synchronously
+      if (admitted === true) return this.#run(app, env, start);
+      return admitted.then(() => this.#run(app, env, start));
     };
   }
 
@@ -161,15 +161,15 @@ export class ConnectionClosingMiddleware {
   /** Resolves true once no request is in flight, false after `timeoutMs`. */
   async #settled(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    while (this.#context.inFlight.size > 0 || this.#admission.inFlight > 0) {
+    while (this.#context.inFlight.head !== undefined || this.#admission.inFlight > 0) {
       if (Date.now() >= deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     return true;
   }
 
-  #enter(app: GatewayApp, env: Parameters<GatewayApp>[0], start: Parameters<GatewayApp>[1]): GatewayBody | Promise<GatewayBody> {
-    this.open(env.scope);
+  /** Runs the app of an admitted request inside its scope. */
+  #run(app: GatewayApp, env: Parameters<GatewayApp>[0], start: Parameters<GatewayApp>[1]): GatewayBody | Promise<GatewayBody> {
     const scope = env.scope as Partial<HostScope>;
     return scope.run ? scope.run(() => app(env, start)) : app(env, start);
   }

@@ -65,7 +65,6 @@ class Scope implements RequestScope {
   #asyncContext: boolean;
   #closeReason: CloseReason | undefined;
   #closing: Promise<void> | undefined;
-  #reentry: ((closing: Promise<void>) => void) | undefined;
   #onAbort: (() => void)[] | undefined;
   [leasesSlot]: unknown = undefined;
 
@@ -151,21 +150,16 @@ class Scope implements RequestScope {
     this.#closeReason = reason;
     this.#closing = RUNNING; // closed from now on: a late defer() runs at once
     if (reason !== 'complete' && reason !== 'error') this.abort(reason);
-    const closing = this.#runCleanups();
-    this.#closing = closing;
-    this.#reentry?.(closing);
-    return closing;
+    this.#closing = this.#runCleanups();
+    return this.#closing;
   }
 
-  /** What close() returns while its cleanups are running synchronously: settles with the real close. */
+  /**
+   * What close() returns while its cleanups are running synchronously: by the next turn the real
+   * close promise is stored, and this one settles with it.
+   */
   #reentered(): Promise<void> {
-    return new Promise((resolve) => {
-      const earlier = this.#reentry;
-      this.#reentry = (closing) => {
-        earlier?.(closing);
-        resolve(closing);
-      };
-    });
+    return CLOSED.then(() => this.#closing);
   }
 
   report(error: unknown, phase: ErrorPhase): void {
