@@ -8,9 +8,11 @@ export type Host = (typeof HOSTS)[number];
 /**
  * bare: hand-written acquire … finally release; guarded: ConnectionClosingMiddleware (the
  * framework's `connectionClosing()` and `db()`); async: + AsyncLocalStorage and `connection()`;
- * fastify-postgres: @fastify/postgres's `fastify.pg.connect()` … `release()`.
+ * fastify-postgres: @fastify/postgres's `fastify.pg.connect()` … `release()`; floor (side-by-side.ts
+ * only): the bare route plus what any middleware that follows a request to its end pays in that
+ * framework, with nothing of closeguard (the same hooks, listener and tracing subscription, empty).
  */
-export type Kind = 'bare' | 'guarded' | 'async' | 'fastify-postgres';
+export type Kind = 'bare' | 'guarded' | 'async' | 'fastify-postgres' | 'floor';
 export type Variant = `${Host}/${Kind}`;
 
 /** The variants measured for a host, the bare one first. */

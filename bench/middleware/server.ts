@@ -1,12 +1,13 @@
 // One benchmark server: the same route — lease a connection, use it, answer `ok` — in one variant
-// (report.ts: bare, guarded, async, fastify-postgres) on one host (the node host serving a gateway
+// (report.ts: bare, guarded, async, fastify-postgres, floor) on one host (the node host serving a gateway
 // app, or Express, Fastify or Koa with their own routes), on one of two pools: an in-process
 // generic-pool of plain objects, or @closeguard/pg on PostgreSQL (`SELECT 1`).
 // Usage: server.ts <host/variant> <memory|pg> [databaseUrl]
+import { tracingChannel } from 'node:diagnostics_channel';
 import http from 'node:http';
 import fastifyPostgres from '@fastify/postgres';
 import express from 'express';
-import Fastify from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import genericPool from 'generic-pool';
 import Koa from 'koa';
 import type pg from 'pg';
@@ -57,6 +58,7 @@ async function leaseByHand({ pool, work }: Setup): Promise<void> {
 
 function nodeServer(variant: Variant, setup: Setup): http.Server {
   const { pool, work } = setup;
+  if (kindOf(variant) === 'floor') throw new Error('node/floor: the node host has no framework hooks (its bare route already has a scope)');
   if (kindOf(variant) === 'bare') {
     return http.createServer(requestListener(async (_env, start) => {
       await leaseByHand(setup);
@@ -76,9 +78,21 @@ function nodeServer(variant: Variant, setup: Setup): http.Server {
   return http.createServer(requestListener(guard.wrap(app)));
 }
 
+/** What the floor variants' hooks and listeners do: nothing. */
+const nothing = (): void => undefined;
+
 function expressServer(variant: Variant, setup: Setup): http.Server {
   const app = express();
-  if (kindOf(variant) === 'bare') {
+  if (kindOf(variant) === 'floor') {
+    // As connectionClosing(): router's layer tracing subscribed (how an async handler's end is
+    // known), one more layer, a 'close' listener on the response.
+    tracingChannel('express.router.request').subscribe({ start: nothing, end: nothing, asyncStart: nothing, asyncEnd: nothing, error: nothing });
+    app.use((_req, res, next) => {
+      res.on('close', nothing);
+      next();
+    });
+  }
+  if (kindOf(variant) === 'bare' || kindOf(variant) === 'floor') {
     app.get('/', async (_req, res) => {
       await leaseByHand(setup);
       res.type('text/plain').send(OK);
@@ -96,7 +110,25 @@ function expressServer(variant: Variant, setup: Setup): http.Server {
 async function fastifyServer(variant: Variant, setup: Setup): Promise<http.Server> {
   const app = Fastify();
   const kind = kindOf(variant);
-  if (kind === 'bare') {
+  if (kind === 'floor') {
+    // As the plugin: each handler wrapped to see its promise settle, onRequest with a 'close'
+    // listener, onSend and onError.
+    app.addHook('onRoute', (route) => {
+      const handler = route.handler;
+      route.handler = function wrapped(this: FastifyInstance, request, reply) {
+        const result: unknown = handler.call(this, request, reply);
+        if (result instanceof Promise) result.then(nothing, nothing);
+        return result;
+      };
+    });
+    app.addHook('onRequest', (_request, reply, done) => {
+      reply.raw.on('close', nothing);
+      done();
+    });
+    app.addHook('onSend', (_request, _reply, payload, done) => done(null, payload));
+    app.addHook('onError', (_request, _reply, _error, done) => done());
+  }
+  if (kind === 'bare' || kind === 'floor') {
     app.get('/', async (_request, reply) => {
       await leaseByHand(setup);
       return reply.type('text/plain').send(OK);
@@ -125,7 +157,14 @@ async function fastifyServer(variant: Variant, setup: Setup): Promise<http.Serve
 
 function koaServer(variant: Variant, setup: Setup): http.Server {
   const app = new Koa();
-  if (kindOf(variant) === 'bare') {
+  if (kindOf(variant) === 'floor') {
+    // As connectionClosing(): one more middleware frame awaiting the rest, a 'close' listener.
+    app.use(async (ctx, next) => {
+      ctx.res.on('close', nothing);
+      await next();
+    });
+  }
+  if (kindOf(variant) === 'bare' || kindOf(variant) === 'floor') {
     app.use(async (ctx) => {
       await leaseByHand(setup);
       ctx.type = 'text/plain';
@@ -145,7 +184,7 @@ function koaServer(variant: Variant, setup: Setup): http.Server {
 
 const [variant, workload, databaseUrl] = process.argv.slice(2) as [Variant, Workload, string | undefined];
 if (!HOSTS.includes(hostOf(variant)) || !WORKLOADS.includes(workload)) {
-  throw new Error('usage: server.ts <node|express|fastify|koa>/<bare|guarded|async|fastify-postgres> <memory|pg> [databaseUrl]');
+  throw new Error('usage: server.ts <node|express|fastify|koa>/<bare|guarded|async|fastify-postgres|floor> <memory|pg> [databaseUrl]');
 }
 const setup = createWorkload(workload, databaseUrl);
 const servers = { node: nodeServer, express: expressServer, fastify: fastifyServer, koa: koaServer };
