@@ -6,12 +6,14 @@ export { GatewayReadable } from './body-stream.ts';
 export { ConnectionClosingMiddleware, leasesFor } from './middleware.ts';
 export { connection } from './connection.ts';
 export { HostRequest } from './host-request.ts';
+export { checkHostOptions, checkLogger } from './host-options.ts';
 export { poolPolicy } from './pool.ts';
 export { validate } from './validate.ts';
 
 export type { ErrorCode } from './errors.ts';
 export type { HostScope, ScopeOptions } from './scope.ts';
 export type { HostRequestOptions } from './host-request.ts';
+export type { HostOptions } from './host-options.ts';
 export type { LeakMessage, RequestExceptionMessage, RequestFinishedMessage, RequestStartedMessage, Signal } from './signals.ts';
 export type { DriveOptions, Driven, HostEnv } from './driver.ts';
 export type { BodyOutcome } from './cursor.ts';

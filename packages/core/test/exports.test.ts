@@ -12,6 +12,8 @@ describe('@closeguard/core exports', () => {
         'GatewayReadable',
         'HostRequest',
         'channelNames',
+        'checkHostOptions',
+        'checkLogger',
         'connection',
         'createScope',
         'currentScope',

@@ -1,8 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { CloseguardError, ConnectionClosingMiddleware, getErrorStatus, leasesFor } from '@closeguard/core';
+import { checkLogger, CloseguardError, ConnectionClosingMiddleware, getErrorStatus, leasesFor } from '@closeguard/core';
 import type { ConnectionClosingOptions, Logger } from '@closeguard/core';
-import { checkLogger } from './options.ts';
 import { ExpressRequest, onResponseClose, requestSlot, watchLayers, type SlottedRequest } from './request.ts';
 
 /** What `connectionClosing()` takes besides the guard's own options. */

@@ -1,16 +1,9 @@
-import type { Logger } from '@closeguard/core';
-import { loggerFrom } from './logger.ts';
+import { checkHostOptions, type HostOptions, type Logger } from '@closeguard/core';
 
 /** The options `gateway` shares with @closeguard/node's `requestListener`. Durations in ms, sizes in bytes. */
-export interface GatewayOptions {
-  /** How long to wait, after the client hangs up, for a body stuck at an `await`. Default 5000. */
-  abortGrace?: number;
+export interface GatewayOptions extends HostOptions {
   /** Largest request body `env.body` yields; past it, iteration throws a 413 error. Default: Fastify's `bodyLimit` (1 MiB). */
   bodyLimit?: number;
-  /** Bytes of response body read ahead of the socket. Default 16 KiB. */
-  highWaterMark?: number;
-  /** Where errors after the headers and cleanup errors are logged. Default: console. */
-  logger?: Logger;
 }
 
 /** The checked options, with defaults filled in. */
@@ -26,16 +19,11 @@ export interface GatewaySettings {
  * @throws TypeError naming the option that is wrong.
  */
 export function checkGatewayOptions(options: GatewayOptions, defaultBodyLimit: number): GatewaySettings {
-  for (const name of ['abortGrace', 'bodyLimit', 'highWaterMark'] as const) {
-    const value: unknown = options[name];
-    if (value !== undefined && !(typeof value === 'number' && value >= 0 && !Number.isNaN(value))) {
-      throw new TypeError(`gateway option ${name} must be a number ≥ 0; received ${typeof value === 'number' ? value : typeof value}`);
-    }
-  }
+  checkHostOptions('gateway', options);
   return {
     abortGrace: options.abortGrace,
     bodyLimit: options.bodyLimit ?? defaultBodyLimit,
     highWaterMark: options.highWaterMark,
-    logger: loggerFrom(options.logger),
+    logger: options.logger ?? console,
   };
 }

@@ -1,9 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
-import { CloseguardError, ConnectionClosingMiddleware, leasesFor, type ConnectionClosingOptions, type Logger } from '@closeguard/core';
+import { checkLogger, CloseguardError, ConnectionClosingMiddleware, leasesFor, type ConnectionClosingOptions, type Logger } from '@closeguard/core';
 import { kGateway } from './gateway-mark.ts';
-import { loggerFrom } from './logger.ts';
 import { kState, RequestState, watchResponse, type Carrier } from './state.ts';
 
 /**
@@ -22,7 +21,7 @@ function connectionClosingPlugin(fastify: FastifyInstance, options: ConnectionCl
   let logger: Logger;
   try {
     guard = guardFrom(options);
-    logger = loggerFrom(options.logger);
+    logger = checkLogger('connectionClosing', options.logger);
   } catch (error) {
     done(error as Error); // a TypeError naming the option, from register()/ready()
     return;

@@ -1,6 +1,7 @@
 import { Stream, finished } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
 import {
+  checkLogger,
   CloseguardError,
   ConnectionClosingMiddleware,
   GatewayReadable,
@@ -10,7 +11,7 @@ import {
   type HostRequest,
   type Logger,
 } from '@closeguard/core';
-import { checkLogger, checkObject } from './options.ts';
+import { checkObject } from './options.ts';
 import { requestOf, startRequest } from './request.ts';
 
 /** What the Koa adapter adds to core's options. */
@@ -45,8 +46,7 @@ export interface ConnectionClosing extends Middleware {
 export function connectionClosing(options: ConnectionClosingOptions | ConnectionClosingMiddleware, adapterOptions?: KoaAdapterOptions): ConnectionClosing {
   const guard = options instanceof ConnectionClosingMiddleware ? options : new ConnectionClosingMiddleware(options);
   checkObject('connectionClosing(options, adapterOptions)', adapterOptions);
-  const logger = adapterOptions?.logger;
-  checkLogger('connectionClosing', logger);
+  const logger = checkLogger('connectionClosing', adapterOptions?.logger);
 
   const middleware = (ctx: Context, next: Next): Promise<void> | undefined => {
     // Mounted twice on one request's path (a koa-mount sub-app): the first one owns the request.

@@ -1,7 +1,6 @@
 import type { Context, Middleware, Next } from 'koa';
-import { drive, DEFAULT_ABORT_GRACE_MS, type BodyOutcome, type GatewayApp, type Headers, type HostRequest, type Logger } from '@closeguard/core';
+import { checkHostOptions, drive, DEFAULT_ABORT_GRACE_MS, type BodyOutcome, type GatewayApp, type Headers, type HostRequest, type Logger } from '@closeguard/core';
 import { createEnv } from '@closeguard/node';
-import { checkAmount, checkLogger, checkObject } from './options.ts';
 import { requestOf, startRequest } from './request.ts';
 
 /** Options of `gateway()`. Durations are milliseconds, sizes bytes. */
@@ -125,9 +124,7 @@ function mountedUrl(ctx: Context, prefix: string): string | undefined {
 }
 
 function checkOptions(options: GatewayOptions | undefined): Settings {
-  checkObject('gateway(app, options)', options);
-  for (const name of ['abortGrace', 'bodyLimit', 'highWaterMark'] as const) checkAmount('gateway', name, options?.[name]);
-  checkLogger('gateway', options?.logger);
+  checkHostOptions('gateway', options);
   const prefix = options?.prefix;
   if (prefix !== undefined && (typeof prefix !== 'string' || !prefix.startsWith('/'))) {
     throw new TypeError(`gateway option prefix must be a path starting with '/'; received ${String(prefix)}`);

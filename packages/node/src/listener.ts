@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants as http2Constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { pipeline } from 'node:stream';
-import { CloseguardError, createScope, drive, type CloseReason, type GatewayApp, type Logger } from '@closeguard/core';
+import { checkHostOptions, CloseguardError, createScope, drive, type CloseReason, type GatewayApp, type Logger } from '@closeguard/core';
 import type { BodyOutcome } from '@closeguard/core';
 import { createEnv, type NodeRequest } from './env.ts';
 import { sendError, writeHead, type NodeResponse } from './respond.ts';
@@ -42,7 +42,7 @@ const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
  */
 export function requestListener(app: GatewayApp, options: RequestListenerOptions = {}): Listener {
   if (typeof app !== 'function') throw new TypeError(`requestListener(app) takes a gateway app function; received ${typeof app}`);
-  checkOptions(options);
+  checkHostOptions('requestListener', options);
   const settings = {
     abortGrace: options.abortGrace,
     highWaterMark: options.highWaterMark,
@@ -150,17 +150,3 @@ function isFinished(res: NodeResponse): boolean {
   if (!res.writableFinished) return false;
   return !('stream' in res) || (!res.stream.aborted && res.stream.rstCode === http2Constants.NGHTTP2_NO_ERROR);
 }
-
-function checkOptions(options: RequestListenerOptions): void {
-  if (typeof options !== 'object' || options === null) throw new TypeError(`requestListener(app, options) takes an options object; received ${typeof options}`);
-  for (const name of ['abortGrace', 'bodyLimit', 'highWaterMark'] as const) {
-    const value = options[name];
-    if (value !== undefined && !(typeof value === 'number' && value >= 0 && !Number.isNaN(value))) {
-      throw new TypeError(`requestListener option ${name} must be a number ≥ 0; received ${String(value)}`);
-    }
-  }
-  if (options.logger !== undefined && typeof options.logger?.error !== 'function') {
-    throw new TypeError('requestListener option logger must have an error() method (console and pino loggers fit)');
-  }
-}
-
