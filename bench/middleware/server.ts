@@ -58,15 +58,16 @@ async function leaseByHand({ pool, work }: Setup): Promise<void> {
 
 function nodeServer(variant: Variant, setup: Setup): http.Server {
   const { pool, work } = setup;
-  if (kindOf(variant) === 'floor') throw new Error('node/floor: the node host has no framework hooks (its bare route already has a scope)');
-  if (kindOf(variant) === 'bare') {
+  const kind = kindOf(variant);
+  if (kind === 'floor') throw new Error('node/floor: the node host has no framework hooks (its bare route already has a scope)');
+  if (kind === 'bare') {
     return http.createServer(requestListener(async (_env, start) => {
       await leaseByHand(setup);
       start(200, HEADERS);
       return [OK];
     }));
   }
-  const async = kindOf(variant) === 'async';
+  const async = kind === 'async';
   const guard = new ConnectionClosingMiddleware({ pool, asyncContext: async });
   const app: GatewayApp = async (env, start) => {
     // guarded: through the request object, as req.db() does; async: through AsyncLocalStorage.
@@ -83,7 +84,8 @@ const nothing = (): void => undefined;
 
 function expressServer(variant: Variant, setup: Setup): http.Server {
   const app = express();
-  if (kindOf(variant) === 'floor') {
+  const kind = kindOf(variant);
+  if (kind === 'floor') {
     // As connectionClosing(): router's layer tracing subscribed (how an async handler's end is
     // known), one more layer, a 'close' listener on the response.
     tracingChannel('express.router.request').subscribe({ start: nothing, end: nothing, asyncStart: nothing, asyncEnd: nothing, error: nothing });
@@ -92,7 +94,7 @@ function expressServer(variant: Variant, setup: Setup): http.Server {
       next();
     });
   }
-  if (kindOf(variant) === 'bare' || kindOf(variant) === 'floor') {
+  if (kind === 'bare' || kind === 'floor') {
     app.get('/', async (_req, res) => {
       await leaseByHand(setup);
       res.type('text/plain').send(OK);
@@ -157,14 +159,15 @@ async function fastifyServer(variant: Variant, setup: Setup): Promise<http.Serve
 
 function koaServer(variant: Variant, setup: Setup): http.Server {
   const app = new Koa();
-  if (kindOf(variant) === 'floor') {
+  const kind = kindOf(variant);
+  if (kind === 'floor') {
     // As connectionClosing(): one more middleware frame awaiting the rest, a 'close' listener.
     app.use(async (ctx, next) => {
       ctx.res.on('close', nothing);
       await next();
     });
   }
-  if (kindOf(variant) === 'bare' || kindOf(variant) === 'floor') {
+  if (kind === 'bare' || kind === 'floor') {
     app.use(async (ctx) => {
       await leaseByHand(setup);
       ctx.type = 'text/plain';
