@@ -137,7 +137,9 @@ async function abandon(answer: PromiseLike<unknown>, scope: HostScope, grace: nu
     timer = setTimeout(resolve, grace, 'timeout');
   });
   const outcome = await Promise.race([closed, expired]).finally(() => clearTimeout(timer));
-  if (outcome === 'timeout') {
+  // A host that gave up on the request first (its own abortGrace timer, as HostRequest's, closed
+  // the scope with 'timeout') may let the app answer before this timer fires: it was late all the same.
+  if (outcome === 'timeout' || scope.closeReason === 'timeout') {
     scope.report(new CloseguardError('ERR_CLOSEGUARD_CLOSE_TIMEOUT', `the app was still awaiting ${grace} ms after the request ended`), 'app');
   }
   return { ok: false, error: reason, outcome };

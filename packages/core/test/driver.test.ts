@@ -166,6 +166,41 @@ describe('drive(app, env)', () => {
     });
   });
 
+  describe('when the host gives up on the request before the app answers', () => {
+    it('reports ERR_CLOSEGUARD_CLOSE_TIMEOUT though the app answered before the driver\'s own timer', async () => {
+      const reported: RequestExceptionMessage[] = [];
+      const listener = (message: RequestExceptionMessage): void => void reported.push(message);
+      signals.requestException.subscribe(listener);
+      const env = envFor('/given-up');
+      const body = tracked(['never sent']);
+      let deliver!: (value: GatewayBody) => void;
+      const pending = drive(() => new Promise<GatewayBody>((resolve) => (deliver = resolve)), env, { abortGrace: 60_000 });
+      env.scope.abort('aborted');
+      await env.scope.close('timeout'); // as HostRequest's abortGrace timer does, ahead of the driver's
+      deliver(body);
+      expect(await pending).toMatchObject({ ok: false, outcome: 'aborted' });
+      signals.requestException.unsubscribe(listener);
+      expect(body.state.closes).toBe(1);
+      const codes = reported.filter((message) => message.scope === env.scope).map((message) => (message.error as { code?: string }).code);
+      expect(codes).toEqual(['ERR_CLOSEGUARD_CLOSE_TIMEOUT']);
+    });
+
+    it('reports nothing when the request ended without a timeout', async () => {
+      const reported: RequestExceptionMessage[] = [];
+      const listener = (message: RequestExceptionMessage): void => void reported.push(message);
+      signals.requestException.subscribe(listener);
+      const env = envFor('/left');
+      let deliver!: (value: GatewayBody) => void;
+      const pending = drive(() => new Promise<GatewayBody>((resolve) => (deliver = resolve)), env, { abortGrace: 60_000 });
+      env.scope.abort('aborted');
+      await env.scope.close('aborted');
+      deliver(tracked(['never sent']));
+      expect(await pending).toMatchObject({ ok: false, outcome: 'aborted' });
+      signals.requestException.unsubscribe(listener);
+      expect(reported.filter((message) => message.scope === env.scope)).toEqual([]);
+    });
+  });
+
   describe('when close() throws', () => {
     it('reports the error and still completes', async () => {
       const reported: RequestExceptionMessage[] = [];
