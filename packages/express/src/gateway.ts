@@ -1,12 +1,10 @@
 import { pipeline } from 'node:stream';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { drive, HostRequest, type BodyOutcome, type GatewayApp, type GatewayReadable, type HostEnv, type Logger } from '@closeguard/core';
+import { drive, HostRequest, type BodyOutcome, type GatewayApp, type GatewayReadable, type HostEnv } from '@closeguard/core';
 import { createEnv } from '@closeguard/node';
 import { setHeaders } from './headers.ts';
-import { checkGatewayOptions, type GatewayOptions } from './options.ts';
+import { checkGatewayOptions, type GatewayOptions, type GatewaySettings as Settings } from './options.ts';
 import { requestSlot, type SlottedRequest } from './request.ts';
-
-type Settings = { abortGrace: number | undefined; highWaterMark: number | undefined; bodyLimit: number; logger: Logger };
 
 /**
  * Mounts a gateway app in Express: `app.use('/api', gateway(app))`. The app sees `env.path`

@@ -6,13 +6,21 @@ export interface GatewayOptions extends HostOptions {
   bodyLimit?: number;
 }
 
+/** `gateway()`'s options once checked, with defaults filled in. */
+export interface GatewaySettings {
+  abortGrace: number | undefined;
+  highWaterMark: number | undefined;
+  bodyLimit: number;
+  logger: Logger;
+}
+
 const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 
 /**
  * Checks `gateway()`'s options and fills in defaults.
  * @throws TypeError naming the option that is wrong.
  */
-export function checkGatewayOptions(options: GatewayOptions): { abortGrace: number | undefined; highWaterMark: number | undefined; bodyLimit: number; logger: Logger } {
+export function checkGatewayOptions(options: GatewayOptions): GatewaySettings {
   checkHostOptions('gateway', options);
   return {
     abortGrace: options.abortGrace,

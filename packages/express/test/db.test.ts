@@ -22,14 +22,13 @@ describe('req.db()', () => {
   it('reaches the request’s connection from a sub-app and a router mounted after connectionClosing(), without an own property', async () => {
     const app = express();
     app.use(connectionClosing({ pool: harness.pool(1), logger: quiet }));
+    const answer = async (req: Request, res: Response): Promise<void> => {
+      res.json({ one: await selectOne(req), own: Object.hasOwn(req, 'db') });
+    };
     const sub = express();
-    sub.get('/one', async (req, res) => {
-      res.json({ one: await selectOne(req), own: Object.hasOwn(req, 'db') });
-    });
+    sub.get('/one', answer);
     const router = express.Router();
-    router.get('/one', async (req, res) => {
-      res.json({ one: await selectOne(req), own: Object.hasOwn(req, 'db') });
-    });
+    router.get('/one', answer);
     app.use('/sub', sub);
     app.use('/router', router);
     const url = await harness.listen(app);
