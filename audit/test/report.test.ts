@@ -9,11 +9,11 @@ import { runAudit, type AuditResult } from '../audit.ts';
 import { openDatabase } from '../database.ts';
 import { writeReport } from '../report.ts';
 import { formatTable, HEADERS } from '../table.ts';
+import { CHROMIUM, ensureChromium, INSTALL_TIMEOUT_MS } from './chromium.ts';
 import { pngSize } from './png.ts';
 import { ROOT, SMALL } from './support.ts';
 
 const run = promisify(execFile);
-const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars'];
 const BROWSER_TIMEOUT_MS = 90_000;
 
@@ -46,6 +46,8 @@ describe('the terminal table', () => {
 });
 
 describe('the HTML report, in a real browser (chromium)', () => {
+  beforeAll(ensureChromium, INSTALL_TIMEOUT_MS);
+
   it('is one self-contained file: no script, no external resource', async () => {
     const html = await readFile(reportPath, 'utf8');
     expect(html).not.toMatch(/<script|<link|<img|\ssrc=|\shref=|@import|url\(/i);
