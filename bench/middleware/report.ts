@@ -10,9 +10,11 @@ export type Host = (typeof HOSTS)[number];
  * framework's `connectionClosing()` and `db()`); async: + AsyncLocalStorage and `connection()`;
  * fastify-postgres: @fastify/postgres's `fastify.pg.connect()` … `release()`; floor (side-by-side.ts
  * only): the bare route plus what any middleware that follows a request to its end pays in that
- * framework, with nothing of closeguard (the same hooks, listener and tracing subscription, empty).
+ * framework, with nothing of closeguard (the same hooks, listener and tracing subscription, empty);
+ * untraced (Express, side-by-side.ts only): the floor without router's tracing subscription, that
+ * is one more `app.use` layer and a `'close'` listener, the least any end-following middleware costs.
  */
-export type Kind = 'bare' | 'guarded' | 'async' | 'fastify-postgres' | 'floor';
+export type Kind = 'bare' | 'guarded' | 'async' | 'fastify-postgres' | 'floor' | 'untraced';
 export type Variant = `${Host}/${Kind}`;
 
 /** The variants measured for a host, the bare one first. */

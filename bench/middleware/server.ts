@@ -59,7 +59,7 @@ async function leaseByHand({ pool, work }: Setup): Promise<void> {
 function nodeServer(variant: Variant, setup: Setup): http.Server {
   const { pool, work } = setup;
   const kind = kindOf(variant);
-  if (kind === 'floor') throw new Error('node/floor: the node host has no framework hooks (its bare route already has a scope)');
+  if (kind === 'floor' || kind === 'untraced') throw new Error(`node/${kind}: the node host has no framework hooks (its bare route already has a scope)`);
   if (kind === 'bare') {
     return http.createServer(requestListener(async (_env, start) => {
       await leaseByHand(setup);
@@ -85,16 +85,16 @@ const nothing = (): void => undefined;
 function expressServer(variant: Variant, setup: Setup): http.Server {
   const app = express();
   const kind = kindOf(variant);
-  if (kind === 'floor') {
+  if (kind === 'floor' || kind === 'untraced') {
     // As connectionClosing(): router's layer tracing subscribed (how an async handler's end is
-    // known), one more layer, a 'close' listener on the response.
-    tracingChannel('express.router.request').subscribe({ start: nothing, end: nothing, asyncStart: nothing, asyncEnd: nothing, error: nothing });
+    // known; not for `untraced`), one more layer, a 'close' listener on the response.
+    if (kind === 'floor') tracingChannel('express.router.request').subscribe({ start: nothing, end: nothing, asyncStart: nothing, asyncEnd: nothing, error: nothing });
     app.use((_req, res, next) => {
       res.on('close', nothing);
       next();
     });
   }
-  if (kind === 'bare' || kind === 'floor') {
+  if (kind === 'bare' || kind === 'floor' || kind === 'untraced') {
     app.get('/', async (_req, res) => {
       await leaseByHand(setup);
       res.type('text/plain').send(OK);
@@ -112,6 +112,7 @@ function expressServer(variant: Variant, setup: Setup): http.Server {
 async function fastifyServer(variant: Variant, setup: Setup): Promise<http.Server> {
   const app = Fastify();
   const kind = kindOf(variant);
+  if (kind === 'untraced') throw new Error('fastify/untraced: only Express has router tracing to leave out');
   if (kind === 'floor') {
     // As the plugin: each handler wrapped to see its promise settle, onRequest with a 'close'
     // listener, onSend and onError.
@@ -160,6 +161,7 @@ async function fastifyServer(variant: Variant, setup: Setup): Promise<http.Serve
 function koaServer(variant: Variant, setup: Setup): http.Server {
   const app = new Koa();
   const kind = kindOf(variant);
+  if (kind === 'untraced') throw new Error('koa/untraced: only Express has router tracing to leave out');
   if (kind === 'floor') {
     // As connectionClosing(): one more middleware frame awaiting the rest, a 'close' listener.
     app.use(async (ctx, next) => {

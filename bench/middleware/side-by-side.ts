@@ -21,7 +21,8 @@ const [roundsArg = '5', hostsArg = HOSTS.join(','), kindsArg = 'bare,guarded', w
 const ROUNDS = Number(roundsArg);
 const WARMUP_S = 3;
 const MEASURED_S = 6;
-const CONNECTIONS = 20;
+// BENCH_CONNECTIONS: wrk connections per server (default 20, twice the pool's max of 10).
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20);
 const KINDS = kindsArg.split(',') as [Kind, Kind];
 if (KINDS.length !== 2) throw new Error(`side-by-side.ts compares two kinds, as bare,guarded; received ${kindsArg}`);
 const WORKLOAD = workloadArg as Workload;
