@@ -35,11 +35,13 @@ export async function ensureChromium(): Promise<string> {
   if (prefix === undefined || !(await isExecutable('/usr/bin/apt-get'))) {
     throw new Error(`the report test renders the page in Debian's Chromium, and ${CHROMIUM} is missing: install it with \`sudo apt-get install chromium\`, then run the tests again`);
   }
-  const [command = 'apt-get', ...rest] = [...prefix, 'apt-get'];
   console.log(`${CHROMIUM} is missing: installing Debian's chromium package for the report test (apt-get, about a minute)`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  await run(command, [...rest, 'update', '-qq'], { env, timeout: INSTALL_TIMEOUT_MS });
-  await run(command, [...rest, 'install', '-y', '-qq', '--no-install-recommends', 'chromium'], { env, timeout: INSTALL_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 });
+  const apt = (...args: string[]) => {
+    const [command = 'apt-get', ...rest] = [...prefix, 'apt-get', ...args];
+    return run(command, rest, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: INSTALL_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 });
+  };
+  await apt('update', '-qq');
+  await apt('install', '-y', '-qq', '--no-install-recommends', 'chromium');
   if (!(await isExecutable(CHROMIUM))) throw new Error(`apt-get installed chromium, but ${CHROMIUM} is still missing`);
   return CHROMIUM;
 }

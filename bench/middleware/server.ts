@@ -59,7 +59,7 @@ async function leaseByHand({ pool, work }: Setup): Promise<void> {
 function nodeServer(variant: Variant, setup: Setup): http.Server {
   const { pool, work } = setup;
   const kind = kindOf(variant);
-  if (kind === 'floor' || kind === 'untraced') throw new Error(`node/${kind}: the node host has no framework hooks (its bare route already has a scope)`);
+  if (kind === 'floor') throw new Error('node/floor: the node host has no framework hooks (its bare route already has a scope)');
   if (kind === 'bare') {
     return http.createServer(requestListener(async (_env, start) => {
       await leaseByHand(setup);
@@ -112,7 +112,6 @@ function expressServer(variant: Variant, setup: Setup): http.Server {
 async function fastifyServer(variant: Variant, setup: Setup): Promise<http.Server> {
   const app = Fastify();
   const kind = kindOf(variant);
-  if (kind === 'untraced') throw new Error('fastify/untraced: only Express has router tracing to leave out');
   if (kind === 'floor') {
     // As the plugin: each handler wrapped to see its promise settle, onRequest with a 'close'
     // listener, onSend and onError.
@@ -161,7 +160,6 @@ async function fastifyServer(variant: Variant, setup: Setup): Promise<http.Serve
 function koaServer(variant: Variant, setup: Setup): http.Server {
   const app = new Koa();
   const kind = kindOf(variant);
-  if (kind === 'untraced') throw new Error('koa/untraced: only Express has router tracing to leave out');
   if (kind === 'floor') {
     // As connectionClosing(): one more middleware frame awaiting the rest, a 'close' listener.
     app.use(async (ctx, next) => {
@@ -189,8 +187,9 @@ function koaServer(variant: Variant, setup: Setup): http.Server {
 
 const [variant, workload, databaseUrl] = process.argv.slice(2) as [Variant, Workload, string | undefined];
 if (!HOSTS.includes(hostOf(variant)) || !WORKLOADS.includes(workload)) {
-  throw new Error('usage: server.ts <node|express|fastify|koa>/<bare|guarded|async|fastify-postgres|floor> <memory|pg> [databaseUrl]');
+  throw new Error('usage: server.ts <node|express|fastify|koa>/<bare|guarded|async|fastify-postgres|floor|untraced> <memory|pg> [databaseUrl]');
 }
+if (kindOf(variant) === 'untraced' && hostOf(variant) !== 'express') throw new Error(`${variant}: only Express has router tracing to leave out`);
 const setup = createWorkload(workload, databaseUrl);
 const servers = { node: nodeServer, express: expressServer, fastify: fastifyServer, koa: koaServer };
 const server = await servers[hostOf(variant)](variant, setup);
