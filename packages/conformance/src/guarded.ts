@@ -1,3 +1,4 @@
+import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Pool } from 'generic-pool';
 import type pg from 'pg';
@@ -182,6 +183,11 @@ export const guardedRoutes: readonly GuardedRoute[] = [
       return 'leaked';
     },
   },
+  {
+    method: 'POST', path: '/echo', kind: 'json',
+    // Reads its body (the framework's parser), then leases: a slow upload holds no connection place meanwhile.
+    run: async (db, { body }) => ({ one: await one(db), body }),
+  },
   { method: 'GET', path: '/connection', kind: 'json', run: async () => (await (await connection<pg.Client>()).query<{ one: number }>('SELECT 1 AS one')).rows[0] },
   {
     method: 'POST', path: '/connection', kind: 'json',
@@ -259,6 +265,33 @@ function eventually(check: () => unknown): Promise<void> {
   }).catch(async () => {
     await check(); // fails with the real assertion message
   });
+}
+
+/** A JSON body of exactly 64 bytes, as a slow client uploads it. */
+const SLOW_BODY = JSON.stringify({ pad: 'x'.repeat(54) });
+
+/**
+ * Starts a POST of SLOW_BODY on a raw socket and sends only its first byte: the request is in the
+ * server, its body unread, for as long as the test likes. `finish()` sends the rest and resolves
+ * with the response's status line.
+ */
+async function startSlowUpload(url: string, path: string): Promise<{ finish(): Promise<string>; socket: Socket }> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  socket.write(`POST ${path} HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${SLOW_BODY.length}\r\nConnection: close\r\n\r\n${SLOW_BODY[0]}`);
+  let received = '';
+  const response = new Promise<string>((resolve) => {
+    socket.on('data', (chunk: Buffer) => void (received += chunk.toString()));
+    socket.once('close', () => resolve(received.split('\r\n')[0] ?? ''));
+  });
+  return {
+    socket,
+    finish: () => {
+      socket.write(SLOW_BODY.slice(1));
+      return response;
+    },
+  };
 }
 
 async function get(url: string): Promise<{ status: number; retryAfter: string | null; text: string }> {
@@ -465,7 +498,7 @@ export function guardedSuite(host: GuardedHost): void {
   });
 
   describe("under four times the pool's max in concurrent requests", () => {
-    it("serves what fits, queues the excess, and sheds the rest with 503 and Retry-After through the framework's reply", async () => {
+    it("serves what fits, queues the excess, and sheds the rest with 503 and Retry-After through the framework's error path", async () => {
       const { pool } = begin().pool(2, { acquireTimeoutMillis: 2_000 });
       const { url, guard } = await stage.serve(host, { pool, queueLimit: 4, queueTimeout: 10_000 });
       const responses = await Promise.all(Array.from({ length: 8 }, () => get(`${url}/sleep?s=0.2`)));
@@ -473,6 +506,21 @@ export function guardedSuite(host: GuardedHost): void {
       expect(responses.find(({ status }) => status === 503)?.retryAfter).toBe('1');
       expect(guard.stats()).toMatchObject({ rejected: 2, destroyed: { unusable: 0, obsolete: 0, abandoned: 0 } });
       expect(stage.errors.filter((error) => !(error instanceof CloseguardError))).toEqual([]);
+    });
+  });
+
+  describe('when as many clients as backpressure admits upload their bodies slowly', () => {
+    it('answers a request that needs a connection at once, and the uploads once they arrive', async () => {
+      const { pool } = begin().pool(2);
+      // queueLimit 0: a request that had to wait for a place would get a 503 at once.
+      const { url, guard } = await stage.serve(host, { pool, backpressure: 2, queueLimit: 0 });
+      const uploads = await Promise.all([startSlowUpload(url, '/echo'), startSlowUpload(url, '/echo')]);
+      await eventually(() => expect(lifecycle.started.length - startedBefore).toBe(2));
+      expect(guard.stats()).toMatchObject({ inFlight: 0, queued: 0 });
+      expect(await get(`${url}/one`)).toMatchObject({ status: 200, text: '1' });
+      expect(await Promise.all(uploads.map((upload) => upload.finish()))).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK']);
+      expect(guard.stats()).toMatchObject({ rejected: 0 });
+      await eventually(() => expect(guard.stats().released).toBe(3));
     });
   });
 

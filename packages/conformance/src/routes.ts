@@ -59,7 +59,8 @@ export interface GuardedHostOptions {
   /**
    * The framework's own error handler (Express error middleware, Fastify `setErrorHandler`, Koa
    * `app.on('error')`) calls this once for each error it sees, and the error response is the
-   * error's status (`getErrorStatus(error)`), else 500. Hosts must not swallow or add errors.
+   * error's status (`getErrorStatus(error)`), else 500, with the error's `headers` (a 503's
+   * `Retry-After`, as the frameworks' default handlers send them). Hosts must not swallow or add errors.
    */
   readonly onError: (error: unknown) => void;
   /** Where the adapter and framework log. */

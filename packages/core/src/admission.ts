@@ -66,7 +66,7 @@ export class Admission {
    * @throws CloseguardError ERR_CLOSEGUARD_OVERLOADED (queue full) or ERR_CLOSEGUARD_SHUTDOWN, synchronously.
    */
   tryEnter(): boolean {
-    if (this.#closed) throw this.#reject('ERR_CLOSEGUARD_SHUTDOWN', 'the server is no longer admitting requests');
+    this.ensureOpen();
     if (this.#inFlight < this.#limit) {
       this.#inFlight++;
       return true;
@@ -97,6 +97,14 @@ export class Admission {
     };
     if (typeof request.whenAborted === 'function') request.whenAborted(onAbort);
     else request.signal.addEventListener('abort', onAbort, { once: true });
+  }
+
+  /**
+   * Whether requests are still let in.
+   * @throws CloseguardError ERR_CLOSEGUARD_SHUTDOWN, synchronously, once `close()` was called.
+   */
+  ensureOpen(): void {
+    if (this.#closed) throw this.#reject('ERR_CLOSEGUARD_SHUTDOWN', 'the server is no longer admitting requests');
   }
 
   /** Gives a place back; the longest-waiting request takes it. */

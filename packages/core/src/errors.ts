@@ -120,6 +120,19 @@ export class CloseguardError extends Error {
     this.status = catalog[code].status;
     this.retryAfter = options?.retryAfter;
   }
+
+  /** `status`, under the name Fastify's and Koa's error handlers (and most hand-written ones) read. */
+  get statusCode(): number {
+    return this.status;
+  }
+
+  /**
+   * Headers a framework's error handler sends with the error (Express's finalhandler, Fastify's and
+   * Koa's default handlers read `error.headers`): `Retry-After` when the error has one.
+   */
+  get headers(): Readonly<Record<string, string>> | undefined {
+    return this.retryAfter === undefined ? undefined : { 'retry-after': String(Math.ceil(this.retryAfter)) };
+  }
 }
 
 /** A breach of the gateway contract, by the app or by the host; `code` names the rule. */

@@ -1,3 +1,4 @@
+import type { Admission } from './admission.ts';
 import { CloseguardError } from './errors.ts';
 import { isVerdict, judge, type DestroyCause, type PoolEntry, type Verdict } from './release-policy.ts';
 import type { Finisher, HostScope } from './scope.ts';
@@ -20,8 +21,12 @@ export class InFlight {
 /** What the leases of every request share: the pools, the policy settings, the counters. */
 export interface LeaseContext {
   entry(alias: string): PoolEntry;
-  /** Called once per request, after its connections are back: gives its admission place back. */
-  left(): void;
+  /**
+   * Admission control: a request takes a place with its first lease, not when it enters, so a
+   * request still reading a slow upload (or one that never leases) holds no place meant for a
+   * connection. It gives the place back once its connections are back.
+   */
+  readonly admission: Admission;
   readonly inFlight: InFlight;
   readonly ledger: Ledger;
   readonly maxAgeMs: number;
@@ -46,6 +51,10 @@ export class RequestLeases implements Finisher {
   #firstResource: unknown = PENDING;
   #more: Map<string, { entry: PoolEntry; lease: Promise<unknown> }> | undefined;
   #ended = false;
+  /** The admission place: undefined until the first lease asks for one, `true` once held at once, else the wait for it. */
+  #admission: true | Promise<void> | undefined;
+  /** Whether the request holds a place, to give back at its end. */
+  #holdsPlace = false;
   #newer: RequestLeases | undefined = undefined;
   #older: RequestLeases | undefined = undefined;
 
@@ -78,7 +87,7 @@ export class RequestLeases implements Finisher {
     if (this.#ended) return Promise.reject(new CloseguardError('ERR_CLOSEGUARD_REQUEST_ENDED', `connection('${alias}') was asked for after the request ended`));
     const entry = this.#context.entry(alias);
     const first = this.#firstAlias === undefined;
-    const lease = this.#acquire(entry, first);
+    const lease = this.#lease(entry, first);
     if (first) {
       this.#firstAlias = alias;
       this.#firstEntry = entry;
@@ -117,7 +126,51 @@ export class RequestLeases implements Finisher {
     else this.#newer.#older = this.#older;
     if (this.#older !== undefined) this.#older.#newer = this.#newer;
     this.#newer = this.#older = undefined;
-    this.#context.left();
+    if (this.#holdsPlace) {
+      this.#holdsPlace = false;
+      this.#context.admission.leave();
+    }
+  }
+
+  /** Leases from `entry` once the request holds an admission place (taken by its first lease). */
+  #lease(entry: PoolEntry, first: boolean): Promise<unknown> {
+    const admitted = this.#admission ?? this.#admit();
+    if (admitted === true) return this.#acquire(entry, first);
+    const lease = admitted.then(() => this.#acquire(entry, first));
+    lease.catch(ignore); // the caller's to handle, when it awaits the lease
+    return lease;
+  }
+
+  /**
+   * Takes the request's admission place: `true` at once, else the wait for one, which rejects with
+   * a coded 503 (overloaded: at once; queue timeout; shutdown) or the abort reason when the client
+   * leaves first. The request's error path answers a 503 with `Retry-After` (the error's `headers`).
+   */
+  #admit(): true | Promise<void> {
+    const { admission } = this.#context;
+    try {
+      if (admission.tryEnter()) {
+        this.#holdsPlace = true;
+        return (this.#admission = true);
+      }
+    } catch (error) {
+      // Shed (overloaded, or shutting down): the lease rejects with the coded 503.
+      const shed = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      shed.catch(ignore);
+      return (this.#admission = shed);
+    }
+    this.#admission = new Promise<void>((resolve, reject) => {
+      admission.queue(this.scope, {
+        admitted: () => {
+          this.#holdsPlace = true;
+          // Its turn came after the request ended (it answered without awaiting its lease): the place goes back at once, through finish().
+          if (this.#ended) reject(new CloseguardError('ERR_CLOSEGUARD_REQUEST_ENDED', 'a connection was waited for after the request ended'));
+          else resolve();
+        },
+        refused: reject,
+      });
+    });
+    return this.#admission;
   }
 
   /** Judges and gives back one connection once leased, then calls `after`; never rejects (a failure to lease means nothing to give back). */
@@ -207,7 +260,11 @@ function acquireUnlessAborted(entry: PoolEntry, scope: RequestScope, ledger: Led
         if (!settled) {
           settled = true;
           resolve(resource);
-        } else void giveBack(entry, resource, undefined, ledger, scope);
+        } else {
+          // Taken from the pool all the same: counted leased, so leased − released − destroyed stays what requests hold.
+          ledger.leased++;
+          void giveBack(entry, resource, undefined, ledger, scope);
+        }
       },
       (error: Error) => {
         if (settled) return;

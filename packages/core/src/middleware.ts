@@ -41,7 +41,7 @@ export class ConnectionClosingMiddleware {
     this.#admission = new Admission(backpressure, queueLimit, queueTimeout);
     this.#context = {
       entry: (alias) => this.#entry(alias),
-      left: () => this.#admission.leave(),
+      admission: this.#admission,
       inFlight: new InFlight(),
       ledger: new Ledger(),
       maxAgeMs: this.#settings.maxAge,
@@ -50,19 +50,22 @@ export class ConnectionClosingMiddleware {
     };
   }
 
-  /** Wraps a gateway app: admission, then the app with request-owned leases. */
+  /**
+   * Wraps a gateway app: the app runs with request-owned leases; the request takes an admission
+   * place with its first lease (a 503 then, under overload). Once `close()` was called, a new
+   * request is refused at once (ERR_CLOSEGUARD_SHUTDOWN, thrown synchronously to the host).
+   */
   wrap(app: GatewayApp): GatewayApp {
     if (typeof app !== 'function') throw new TypeError(`wrap(app) takes a gateway app function; received ${typeof app}`);
     return (env, start) => {
-      const admitted = this.enter(env.scope); // sheds synchronously
-      if (admitted === true) return this.#run(app, env, start);
-      return admitted.then(() => this.#run(app, env, start));
+      this.tryEnter(env.scope); // refuses synchronously once closing
+      return this.#run(app, env, start);
     };
   }
 
   /**
-   * Starts a request's leases on `scope` and ties their end to it; the adapters' entry point.
-   * Returns the leases; the caller must have taken an admission place with `admit()`.
+   * Starts a request's leases on `scope` and ties their end to it. Admission is the leases' own:
+   * the first lease takes a place.
    */
   open(scope: RequestScope): RequestLeases {
     const leases = new RequestLeases(scope, this.#context);
@@ -81,43 +84,31 @@ export class ConnectionClosingMiddleware {
   }
 
   /**
-   * Admits a framework request and opens its leases: the adapters' entry point for their own routes.
-   * @returns `true` when admitted at once, or a promise when queued, which rejects with a coded
-   * 503 (queue timeout, shutdown) or the abort reason when the client leaves first.
-   * @throws CloseguardError `ERR_CLOSEGUARD_OVERLOADED` or `ERR_CLOSEGUARD_SHUTDOWN` synchronously
-   * when the request is shed: answer it with `error.status` and `Retry-After: error.retryAfter`.
+   * Lets a framework request in and opens its leases: the adapters' entry point for their own
+   * routes. Admission waits for the request's first lease (`req.db()`), so entering never waits.
+   * @returns `true`
+   * @throws CloseguardError `ERR_CLOSEGUARD_SHUTDOWN` synchronously once `close()` was called:
+   * answer it with `error.status` and `Retry-After: error.retryAfter`.
    */
-  enter(scope: RequestScope): true | Promise<void> {
-    if (this.tryEnter(scope)) return true;
-    return new Promise((resolve, reject) => this.queue(scope, { admitted: resolve, refused: reject }));
+  enter(scope: RequestScope): true {
+    return this.tryEnter(scope);
   }
 
   /**
-   * `enter()` without a promise, for adapters on a hot path: admits a request and opens its leases
-   * when there is a place (`true`); `false` when it must wait, and the caller must then `queue()` it
-   * at once.
-   * @throws CloseguardError `ERR_CLOSEGUARD_OVERLOADED` or `ERR_CLOSEGUARD_SHUTDOWN` synchronously
-   * when the request is shed, as `enter()`.
+   * `enter()` under the name adapters on a hot path call it by.
+   * @returns `true` (a request never waits to enter; it waits for a place at its first lease).
+   * @throws CloseguardError `ERR_CLOSEGUARD_SHUTDOWN` synchronously once `close()` was called.
    */
-  tryEnter(scope: RequestScope): boolean {
-    if (!this.#admission.tryEnter()) return false;
+  tryEnter(scope: RequestScope): true {
+    this.#admission.ensureOpen();
     this.open(scope);
     return true;
   }
 
-  /**
-   * Queues a request `tryEnter()` had no place for: when a place comes free its leases are opened
-   * and `waiting.admitted()` is called; `waiting.refused(error)` on a queue timeout or shutdown
-   * (a coded 503), or with the abort reason when the client leaves first (at once if it has).
-   */
+  /** Lets in a request `tryEnter()` turned away; since entering never waits, it is let in at once. */
   queue(scope: RequestScope, waiting: Waiting): void {
-    this.#admission.queue(scope, {
-      admitted: () => {
-        this.open(scope);
-        waiting.admitted();
-      },
-      refused: (error) => waiting.refused(error),
-    });
+    this.open(scope);
+    waiting.admitted();
   }
 
   /** After a hang-up, how long a busy connection (or a still-running handler) is waited for. */

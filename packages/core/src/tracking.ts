@@ -23,6 +23,7 @@ export function createTracker<P extends PoolLike>(pool: P, ledger: Ledger, onLea
       if (lease.scope !== scope) continue;
       held.delete(resource);
       ledger.leaksReclaimed++;
+      ledger.leased++; // the guard takes it over: its give-back below keeps leased − released − destroyed balanced
       const leak: LeakReport = { stack: lease.stack, route: scope.route, heldMs: Date.now() - lease.at, alias: entry.alias };
       signals.leak.publish({ scope, ...leak });
       try {

@@ -272,12 +272,16 @@ describe('ConnectionClosingMiddleware', () => {
     it('answers 503 to a request that waited longer than queueTimeout', async () => {
       const pool = fakePool(1);
       const { promise: blocked, open: unblock } = createGate();
-      const { url } = await serve(async (_env, start) => {
+      const { url, guard } = await serve(async (_env, start) => {
+        await connection();
         await blocked;
         return ok(start);
       }, { pool, queueTimeout: 50 });
       const admitted = fetch(url);
-      expect((await fetch(url)).status).toBe(503);
+      await eventually(() => expect(guard.stats().inFlight).toBe(1));
+      const late = await fetch(url);
+      expect(late.status).toBe(503);
+      expect(late.headers.get('retry-after')).toBe('1');
       unblock();
       expect((await admitted).status).toBe(200);
     });
@@ -287,6 +291,7 @@ describe('ConnectionClosingMiddleware', () => {
       const gates = [createGate(), createGate()];
       let served = 0;
       const { url, guard } = await serve(async (_env, start) => {
+        await connection();
         const gate = gates[served++];
         if (gate) await gate.promise;
         return ok(start);
@@ -306,66 +311,108 @@ describe('ConnectionClosingMiddleware', () => {
       expect((await second).status).toBe(200);
       expect(guard.stats()).toMatchObject({ queued: 0, rejected: 1 });
     });
+
+    it('lets in requests that lease nothing however many hold places, and they take none', async () => {
+      const pool = fakePool(1);
+      const { promise: blocked, open: unblock } = createGate();
+      const { url, guard } = await serve(async (env, start) => {
+        if (env.path === '/db') {
+          await connection();
+          await blocked;
+        }
+        return ok(start);
+      }, { pool, queueLimit: 0 });
+      const holder = fetch(`${url}/db`);
+      await eventually(() => expect(guard.stats().inFlight).toBe(1));
+      const plain = await Promise.all(Array.from({ length: 5 }, () => fetch(`${url}/plain`)));
+      expect(plain.map(({ status }) => status)).toEqual([200, 200, 200, 200, 200]);
+      expect(guard.stats()).toMatchObject({ inFlight: 1, rejected: 0 });
+      unblock();
+      expect((await holder).status).toBe(200);
+    });
   });
 
-  describe('tryEnter() and queue(), the adapters\' entry without a promise', () => {
+  describe('admission at the first lease', () => {
     const scopeFor = (url: string) => createScope({ method: 'GET', url, logger: quiet });
 
-    it('admits while there is a place, and admits a queued request, its leases open, when one comes free', async () => {
+    it('lets every request in, takes a place at the first lease, and queues a lease when none is free', async () => {
       const guard = new ConnectionClosingMiddleware({ pool: fakePool(1), queueTimeout: 5_000 });
       const first = scopeFor('/first');
-      expect(guard.tryEnter(first)).toBe(true);
-      expect(leasesFor(first)).toBeDefined();
       const second = scopeFor('/second');
-      expect(guard.tryEnter(second)).toBe(false);
-      const told: string[] = [];
-      guard.queue(second, {
-        admitted: () => void told.push(leasesFor(second) ? 'admitted, leases open' : 'admitted, no leases'),
-        refused: (error) => void told.push(`refused: ${String(error)}`),
-      });
-      expect(guard.stats()).toMatchObject({ inFlight: 1, queued: 1 });
+      expect(guard.tryEnter(first)).toBe(true);
+      expect(guard.tryEnter(second)).toBe(true);
+      expect(guard.stats()).toMatchObject({ inFlight: 0, queued: 0 });
       await leasesFor(first)!.get();
+      const waiting = leasesFor(second)!.get();
+      expect(guard.stats()).toMatchObject({ inFlight: 1, queued: 1 });
       await first.close('complete');
-      expect(told).toEqual(['admitted, leases open']);
+      await waiting;
+      expect(guard.stats()).toMatchObject({ inFlight: 1, queued: 0 });
       await second.close('complete');
-      expect(guard.stats()).toMatchObject({ inFlight: 0, queued: 0, leased: 1, released: 1 });
+      expect(guard.stats()).toMatchObject({ inFlight: 0, queued: 0, leased: 2, released: 2 });
     });
 
-    it('admits a queued request in its own async context, not in that of the request whose end let it in', async () => {
+    it('takes one place for all of a request\'s aliases', async () => {
+      const guard = new ConnectionClosingMiddleware({ pools: { a: fakePool(1), b: fakePool(1) }, backpressure: 1 });
+      const scope = scopeFor('/two');
+      guard.tryEnter(scope);
+      await Promise.all([leasesFor(scope)!.get('a'), leasesFor(scope)!.get('b')]);
+      expect(guard.stats()).toMatchObject({ inFlight: 1, queued: 0, leased: 2 });
+      await scope.close('complete');
+      expect(guard.stats()).toMatchObject({ inFlight: 0, released: 2 });
+    });
+
+    it('tells a queued lease its turn in its own async context, not in that of the request whose end let it in', async () => {
       const requestId = new AsyncLocalStorage<string>();
       const guard = new ConnectionClosingMiddleware({ pool: fakePool(1), queueTimeout: 5_000 });
       const first = scopeFor('/first');
-      expect(guard.tryEnter(first)).toBe(true);
+      guard.tryEnter(first);
       await leasesFor(first)!.get();
-      const seen: Array<string | undefined> = [];
       const second = scopeFor('/second');
-      requestId.run('second', () => {
-        expect(guard.tryEnter(second)).toBe(false);
-        guard.queue(second, { admitted: () => void seen.push(requestId.getStore()), refused: () => expect.unreachable('refused') });
-      });
+      guard.tryEnter(second);
+      const seen = requestId.run('second', () => leasesFor(second)!.get().then(() => requestId.getStore()));
       await requestId.run('first', () => first.close('complete'));
-      expect(seen).toEqual(['second']);
+      expect(await seen).toBe('second');
       await second.close('complete');
     });
 
-    it('refuses a request that left before it queued at once, and one that waits too long with a coded 503', async () => {
+    it('refuses a lease whose request left, at once, and one that waits too long with a coded 503', async () => {
       const guard = new ConnectionClosingMiddleware({ pool: fakePool(1), queueTimeout: 50 });
       const holder = scopeFor('/holder');
-      expect(guard.tryEnter(holder)).toBe(true);
-      const refused: unknown[] = [];
-      const waiting = { admitted: () => expect.unreachable('admitted'), refused: (error: Error) => void refused.push(error) };
+      guard.tryEnter(holder);
+      await leasesFor(holder)!.get();
       const gone = scopeFor('/gone');
+      guard.tryEnter(gone);
       gone.abort('aborted');
-      expect(guard.tryEnter(gone)).toBe(false);
-      guard.queue(gone, waiting);
-      expect(isCloseguardError(refused[0], 'ERR_CLOSEGUARD_CLIENT_CLOSED')).toBe(true);
+      await expect(leasesFor(gone)!.get()).rejects.toMatchObject({ code: 'ERR_CLOSEGUARD_CLIENT_CLOSED' });
       const late = scopeFor('/late');
-      expect(guard.tryEnter(late)).toBe(false);
-      guard.queue(late, waiting);
-      await eventually(() => expect(refused).toHaveLength(2));
-      expect(isCloseguardError(refused[1], 'ERR_CLOSEGUARD_QUEUE_TIMEOUT')).toBe(true);
+      guard.tryEnter(late);
+      const error: unknown = await leasesFor(late)!.get().catch((caught: unknown) => caught);
+      expect(isCloseguardError(error, 'ERR_CLOSEGUARD_QUEUE_TIMEOUT')).toBe(true);
+      expect(error).toMatchObject({ status: 503, statusCode: 503, headers: { 'retry-after': '1' } });
+      await Promise.all([gone.close('aborted'), late.close('error'), holder.close('complete')]);
+      expect(guard.stats()).toMatchObject({ inFlight: 0, queued: 0, leased: 1, released: 1 });
+    });
+
+    it('gives the place back when a request ended before its queued lease got one', async () => {
+      const guard = new ConnectionClosingMiddleware({ pool: fakePool(1), queueTimeout: 5_000 });
+      const holder = scopeFor('/holder');
+      guard.tryEnter(holder);
+      await leasesFor(holder)!.get();
+      const hasty = scopeFor('/hasty');
+      guard.tryEnter(hasty);
+      const lease = leasesFor(hasty)!.get().catch((caught: unknown) => caught);
+      const closing = hasty.close('complete'); // answered without awaiting its lease
       await holder.close('complete');
-      expect(guard.stats()).toMatchObject({ inFlight: 0, queued: 0 });
+      expect(await lease).toMatchObject({ code: 'ERR_CLOSEGUARD_REQUEST_ENDED' });
+      await closing;
+      expect(guard.stats()).toMatchObject({ inFlight: 0, queued: 0, leased: 1, released: 1 });
+    });
+
+    it('refuses new requests at the door once close() was called', async () => {
+      const guard = new ConnectionClosingMiddleware({ pool: fakePool(1) });
+      await guard.close({ timeout: 0 });
+      expect(() => guard.tryEnter(scopeFor('/late'))).toThrow(expect.objectContaining({ code: 'ERR_CLOSEGUARD_SHUTDOWN', statusCode: 503 }));
     });
   });
 

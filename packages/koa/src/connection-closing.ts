@@ -27,8 +27,9 @@ export interface ConnectionClosing extends Middleware {
 }
 
 /**
- * Koa 3 middleware: admits each request (503 with `Retry-After` when overloaded, answered through
- * Koa without calling the rest of the chain), gives it `ctx.db(alias?)`, and gives back every
+ * Koa 3 middleware: gives each request `ctx.db(alias?)` — its first call takes an admission place
+ * (under overload it rejects with a 503 error carrying `Retry-After`, which Koa answers as it is) —
+ * and gives back every
  * connection it leased exactly once — when the rest of the chain settled, its stream body (if any)
  * closed, and the response is over. Mount it before the routes that use `ctx.db()`.
  * @param options core's options (`pool` or `pools`, `backpressure`, `abortGrace`, …) or an existing
@@ -54,19 +55,14 @@ export function connectionClosing(options: ConnectionClosingOptions | Connection
     // asyncContext is read per request: track(pool) may turn it on after the middleware was made.
     const request = startRequest(ctx.req, ctx.res, { logger, asyncContext: guard.asyncContext, abortGrace: guard.abortGrace });
     if (ctx.db !== db) (ctx.app.context as { db?: unknown }).db = db; // once per app: ctx.db() lives on the app's context prototype
-    let entered: true | Promise<void>;
     try {
-      entered = guard.enter(request.scope);
+      guard.enter(request.scope); // admission itself waits for the first ctx.db()
     } catch (error) {
-      // Shed synchronously: deferred work under overload starves the accept loop (nodejs/node#57364).
+      // Closing: refused synchronously (deferred work under overload starves the accept loop, nodejs/node#57364).
       refuse(ctx, request, error);
       return undefined;
     }
-    if (entered === true) return run(ctx, next, request);
-    return entered.then(
-      () => run(ctx, next, request),
-      (error: unknown) => refuse(ctx, request, error),
-    );
+    return run(ctx, next, request);
   };
   return Object.assign(middleware, { guard });
 }
@@ -101,7 +97,7 @@ function settleAfterBody(ctx: Context, request: HostRequest): void {
   if (!ctx.res.socket) request.scope.whenAborted(() => (body as Stream & { destroy(): void }).destroy());
 }
 
-/** Answers a request that was not admitted: 503 with Retry-After through Koa, no throw, no app 'error'. */
+/** Answers a request refused at the door (shutdown): 503 with Retry-After through Koa, no throw, no app 'error'. */
 function refuse(ctx: Context, request: HostRequest, error: unknown): void {
   request.settled(error);
   if (isCloseguardError(error) && error.status === 503) {
@@ -110,8 +106,6 @@ function refuse(ctx: Context, request: HostRequest, error: unknown): void {
     ctx.body = 'Service Unavailable';
     return;
   }
-  // The client left while its request waited for a place: there is no one to answer.
-  if (request.scope.signal.aborted) return;
   throw error;
 }
 

@@ -5,7 +5,7 @@ import { getErrorStatus } from '@closeguard/core';
 import { connectionClosing, gateway, type GatewayOptions } from '@closeguard/express';
 import { listenOn, type ConformanceHost, type Db, type GuardedHost, type GuardedRoute, type HostOptions, type RouteInput } from '@closeguard/conformance';
 
-/** A typical Express error handler: logs the error, answers its status with a generic text body, never the message. */
+/** A typical Express error handler: logs the error, answers its status and headers (as finalhandler does) with a generic text body, never the message. */
 function errorHandler(report: (error: unknown) => void): ErrorRequestHandler {
   return (error: unknown, _req, res, _next) => {
     report(error);
@@ -14,6 +14,8 @@ function errorHandler(report: (error: unknown) => void): ErrorRequestHandler {
       return;
     }
     const status = getErrorStatus(error);
+    const { headers } = error as { headers?: Record<string, string> };
+    if (typeof headers === 'object') res.set(headers);
     res.status(status).type('text/plain').send(STATUS_CODES[status] ?? 'Error');
   };
 }

@@ -4,11 +4,13 @@ import { getErrorStatus, type Logger } from '@closeguard/core';
 import { connectionClosing, gateway } from '@closeguard/fastify';
 import { listenOn, type ConformanceHost, type Db, type DbClient, type GuardedHost, type GuardedRoute, type RouteInput } from '@closeguard/conformance';
 
-/** A typical Fastify error handler: logs, then answers the error's status with a generic text (never the message). */
+/** A typical Fastify error handler: logs, then answers the error's status and headers (as Fastify's default does) with a generic text (never the message). */
 function errorHandler(report: (error: unknown) => void) {
   return (error: unknown, _request: FastifyRequest, reply: FastifyReply): FastifyReply => {
     report(error);
     const status = getErrorStatus(error);
+    const { headers } = error as { headers?: Record<string, string> };
+    if (typeof headers === 'object') reply.headers(headers);
     return reply.code(status).type('text/plain; charset=utf-8').send(`${STATUS_CODES[status] ?? 'Error'}\n`);
   };
 }
