@@ -1,3 +1,4 @@
+import { get as httpGet } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Pool } from 'generic-pool';
@@ -184,6 +185,15 @@ export const guardedRoutes: readonly GuardedRoute[] = [
     },
   },
   {
+    method: 'GET', path: '/hang', kind: 'json',
+    // A handler that leases, queries, then never settles (a bug): only shutdown's give-up ends it.
+    run: async (db) => {
+      await one(db);
+      state.querying = true;
+      return new Promise(() => undefined);
+    },
+  },
+  {
     method: 'POST', path: '/echo', kind: 'json',
     // Reads its body (the framework's parser), then leases: a slow upload holds no connection place meanwhile.
     run: async (db, { body }) => ({ one: await one(db), body }),
@@ -292,6 +302,27 @@ async function startSlowUpload(url: string, path: string): Promise<{ finish(): P
       return response;
     },
   };
+}
+
+/**
+ * A GET whose client reads the headers, then stops reading. `drain()` reads on and resolves when
+ * the connection is closed (a paused socket sees the server's end only once it reads up to it).
+ */
+function pausedReader(url: string): Promise<{ drain(): Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const request = httpGet(url, (response) => {
+      response.pause();
+      const closed = new Promise<void>((done) => response.socket.once('close', () => done()));
+      response.on('error', () => undefined); // 'aborted': the server cut the body, as it should
+      resolve({
+        drain: () => {
+          response.resume();
+          return closed;
+        },
+      });
+    });
+    request.once('error', reject);
+  });
 }
 
 async function get(url: string): Promise<{ status: number; retryAfter: string | null; text: string }> {
@@ -537,6 +568,45 @@ export function guardedSuite(host: GuardedHost): void {
       expect(await inFlight).toMatchObject({ status: 200, text: '"slept"' });
       expect(refused.status).toBe(503);
       expect(pool.size).toBe(0);
+    });
+  });
+
+  describe('close({ timeout }) with requests that outlive it', () => {
+    it('cuts a response whose query runs on, cancels the query server-side, and resolves', async () => {
+      const { pool, name } = begin().pool(2);
+      const { url, guard } = await stage.serve(host, { pool, abortGrace: SHORT_GRACE_MS });
+      const inFlight = get(`${url}/sleep?s=600`).catch((error: unknown) => error);
+      await eventually(() => expect(state.querying).toBe(true));
+      await guard.close({ timeout: 50 });
+      stage.closed = true;
+      expect(await inFlight).toBeInstanceOf(Error); // cut before its headers
+      expect(pool.size).toBe(0);
+      await eventually(async () => expect(await backendsFor(name)).toBe(0));
+    });
+
+    it('gives up on a handler that never settles: its connection is destroyed, never released', async () => {
+      const { pool, name } = begin().pool(2);
+      const { url, guard } = await stage.serve(host, { pool, abortGrace: SHORT_GRACE_MS });
+      const inFlight = get(`${url}/hang`).catch((error: unknown) => error);
+      await eventually(() => expect(state.querying).toBe(true));
+      await guard.close({ timeout: 50 });
+      stage.closed = true;
+      expect(await inFlight).toBeInstanceOf(Error);
+      expect(guard.stats()).toMatchObject({ released: 0, destroyed: { abandoned: 1 } });
+      expect(pool.size).toBe(0);
+      await eventually(async () => expect(await backendsFor(name)).toBe(0));
+    });
+
+    it('cuts a cursor streamed to a client that stopped reading, and closes the cursor', async () => {
+      const { pool, name } = begin().pool(2);
+      const { url, guard } = await stage.serve(host, { pool, abortGrace: SHORT_GRACE_MS });
+      const reader = await pausedReader(`${url}/cursor`);
+      await guard.close({ timeout: 50 });
+      stage.closed = true;
+      await reader.drain(); // the server cut it: the client reads what was in flight, then the end
+      await eventually(() => expect(state.cursorsClosed).toBe(1));
+      expect(pool.size).toBe(0);
+      await eventually(async () => expect(await backendsFor(name)).toBe(0));
     });
   });
 

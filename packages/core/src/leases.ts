@@ -75,6 +75,21 @@ export class RequestLeases implements Finisher {
     return all;
   }
 
+  /**
+   * Shutdown gave up waiting: cancels, server-side, the query running on each of the request's
+   * connections (a `pg_sleep` or a cursor stops now, its handler gets an error and settles).
+   */
+  cancelRunning(): void {
+    const cancel = (entry: PoolEntry, lease: Promise<unknown>): void => {
+      lease.then((resource) => {
+        if (entry.policy.isBusy?.(resource) !== true || !entry.policy.cancel) return;
+        Promise.resolve(entry.policy.cancel(resource)).catch((error: unknown) => this.scope.report(error, 'cleanup'));
+      }, ignore); // a lease that failed holds nothing to cancel
+    };
+    if (this.#firstLease !== undefined) cancel(this.#firstEntry!, this.#firstLease);
+    for (const { entry, lease } of this.#more?.values() ?? []) cancel(entry, lease);
+  }
+
   /** The request's connection for `alias`, leasing it on first use (typed by `Register`, see `connection()`). */
   get<T = RegisteredConnection>(alias = 'default'): Promise<T> {
     return this.#get(alias) as Promise<T>;

@@ -131,17 +131,35 @@ export class ConnectionClosingMiddleware {
     return collectStats(this.#admission.stats(), this.#context.ledger, this.#settings.entries);
   }
 
-  /** Stops admitting (503), waits for requests in flight up to `timeout` ms, then drains and clears the pools. */
+  /**
+   * Shuts down, bounded by `timeout` + `abortGrace` + the time to cancel and destroy what is left:
+   * stops admitting (503), waits up to `timeout` ms for requests in flight; then aborts the rest
+   * with 'shutdown' (their responses cut, their queries cancelled server-side) and waits up to
+   * `abortGrace` for their handlers; then gives up on what still runs (its connections cancelled and
+   * destroyed, never released), and drains and clears the pools.
+   * @param options.timeout milliseconds to wait for requests in flight; default 10000
+   */
   close(options: { timeout?: number } = {}): Promise<void> {
-    this.#closing ??= this.#shutdown(options.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
+    const timeout = options.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
+      throw new TypeError(`close({ timeout }) takes milliseconds ≥ 0; received ${String(timeout)}`);
+    }
+    this.#closing ??= this.#shutdown(timeout);
     return this.#closing;
   }
 
   async #shutdown(timeoutMs: number): Promise<void> {
     this.#admission.close();
+    const { inFlight } = this.#context;
     if (!(await this.#settled(timeoutMs))) {
-      for (const leases of RequestLeases.inFlight(this.#context.inFlight)) (leases.scope as Partial<HostScope>).abort?.('shutdown');
-      await this.#settled(this.#settings.abortGrace);
+      for (const leases of RequestLeases.inFlight(inFlight)) {
+        (leases.scope as Partial<HostScope>).abort?.('shutdown');
+        leases.cancelRunning();
+      }
+      if (!(await this.#settled(this.#settings.abortGrace))) {
+        // Handlers still running: their connections are given up on (cancelled, destroyed), never released.
+        await Promise.all(RequestLeases.inFlight(inFlight).map((leases) => leases.scope.close('shutdown')));
+      }
     }
     for (const { pool } of this.#settings.entries.values()) {
       await pool.drain?.();

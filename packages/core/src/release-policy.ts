@@ -56,8 +56,8 @@ export function judge<R>(
   scope: RequestScope,
 ): Verdict | Promise<Verdict> {
   const { policy } = entry;
-  // The code using it did not finish in time: it may still be running a query.
-  if (reason === 'timeout') return ABANDONED;
+  // The code using it did not finish in time (or shutdown stopped waiting for it): it may still be running a query.
+  if (reason === 'timeout' || reason === 'shutdown') return ABANDONED;
   if (policy.isUsable?.(resource) === false) return UNUSABLE;
   if (policy.isBusy?.(resource)) return waitThenJudge(entry, resource, settings, scope);
   return judgeIdle(entry, resource, settings, scope);

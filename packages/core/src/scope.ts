@@ -13,6 +13,14 @@ export interface ScopeOptions {
   logger?: Logger | undefined;
   /** Make the scope reachable through `currentScope()` (AsyncLocalStorage). Default: false. */
   asyncContext?: boolean | undefined;
+  /** The request's response, destroyed when the request is aborted for shutdown (see `abort()`). */
+  response?: Destroyable | undefined;
+}
+
+/** A response as the scope cuts it at shutdown: `ServerResponse`, `Http2ServerResponse`. */
+export interface Destroyable {
+  destroy(error?: Error): unknown;
+  readonly destroyed?: boolean;
 }
 
 const storage = new AsyncLocalStorage<RequestScope>();
@@ -67,10 +75,13 @@ class Scope implements RequestScope {
   #closing: Promise<void> | undefined;
   #onAbort: (() => void)[] | undefined;
   [leasesSlot]: unknown = undefined;
+  /** The host's response: cut when the request is aborted for shutdown. */
+  response: Destroyable | undefined;
 
   constructor(options: ScopeOptions) {
     this.method = options.method;
     this.url = options.url;
+    this.response = options.response;
     this.#logger = options.logger ?? console;
     this.#asyncContext = options.asyncContext === true;
     if (this.#asyncContext) asyncContextUsed = true;
@@ -132,6 +143,9 @@ class Scope implements RequestScope {
     const callbacks = this.#onAbort;
     this.#onAbort = undefined;
     for (const callback of callbacks ?? []) callback();
+    // Shutdown gave up waiting for this request: cut its response (a stream stops, the framework's
+    // 'close' follows), so the handler is given up on abortGrace later at the latest.
+    if (reason === 'shutdown' && this.response !== undefined && this.response.destroyed !== true) this.response.destroy();
   }
 
   /**
@@ -262,6 +276,7 @@ export type HostScope = RequestScope & {
   enableAsyncContext(): void;
   whenAborted(callback: () => void): void;
   deferFinish(finisher: Finisher): void;
+  response: Destroyable | undefined;
   [leasesSlot]: unknown;
 };
 

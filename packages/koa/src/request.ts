@@ -29,6 +29,7 @@ export function startRequest(req: IncomingMessage, res: ServerResponse, settings
     logger: settings.logger,
     asyncContext: settings.asyncContext,
     abortGrace: settings.abortGrace,
+    response: res,
   });
   (req as Slotted)[requestSlot] = request;
   // One shared listener, no closure: it finds the request through res.req.

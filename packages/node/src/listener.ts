@@ -52,7 +52,7 @@ export function requestListener(app: GatewayApp, options: RequestListenerOptions
     asyncContext: options.asyncContext === true,
   };
   return (req: NodeRequest, res: NodeResponse): void => {
-    const scope = createScope({ method: req.method ?? 'GET', url: req.url ?? '/', logger: settings.logger, asyncContext: settings.asyncContext });
+    const scope = createScope({ method: req.method ?? 'GET', url: req.url ?? '/', logger: settings.logger, asyncContext: settings.asyncContext, response: res });
     // 'close' is the one terminal event of a response; unfinished at 'close' means the client left.
     // A response queued behind a pipelined one has no socket yet and gets no 'close' if the
     // socket goes first: watch the socket for those only (one listener per request otherwise).
