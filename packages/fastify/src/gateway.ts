@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createEnv } from '@closeguard/node';
 import { drive, type GatewayApp, type HostEnv, type Logger } from '@closeguard/core';
-import { kGateway } from './gateway-mark.ts';
 import { checkGatewayOptions, type GatewayOptions, type GatewaySettings } from './gateway-options.ts';
 import { sendDriven, type Ending } from './gateway-reply.ts';
 import { kState, RequestState, watchResponse, type Carrier } from './state.ts';
@@ -51,19 +50,17 @@ function passThrough(_request: FastifyRequest, _payload: unknown, done: (error: 
 /** Fastify's own default `bodyLimit`, should its config not say. */
 const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 
-type GatewayHandler = ((request: FastifyRequest, reply: FastifyReply) => void) & { [kGateway]: true };
-
-function createHandler(app: GatewayApp, settings: GatewaySettings, prefix: string): GatewayHandler {
-  const handler = function gatewayHandler(request: FastifyRequest, reply: FastifyReply): void {
+function createHandler(app: GatewayApp, settings: GatewaySettings, prefix: string): (request: FastifyRequest, reply: FastifyReply) => void {
+  return function gatewayHandler(request: FastifyRequest, reply: FastifyReply): void {
     const raw = request.raw as Carrier;
     let state = raw[kState];
     if (state === undefined) {
       // No connectionClosing in front: the gateway follows the request itself.
-      state = new RequestState({ method: raw.method ?? 'GET', url: raw.url ?? '/', logger: settings.logger, abortGrace: settings.abortGrace });
+      state = new RequestState({ method: raw.method ?? 'GET', url: raw.url ?? '/', logger: settings.logger, abortGrace: settings.abortGrace, reply });
       raw[kState] = state;
       watchResponse(state, reply.raw);
     }
-    state.started();
+    state.adopt(); // the gateway reports the request's end itself, once the app's body closed
     const env = createEnv(raw, { name: 'fastify', native: { request, reply }, url: mounted(raw.url ?? '/', prefix) }, state.scope, settings.bodyLimit);
     const ended = state;
     serve(app, env, reply, settings).then(
@@ -73,9 +70,7 @@ function createHandler(app: GatewayApp, settings: GatewaySettings, prefix: strin
         ended.finished(error);
       },
     );
-  } as GatewayHandler;
-  handler[kGateway] = true;
-  return handler;
+  };
 }
 
 /** Drives the app and hands its answer to Fastify; resolves with how the body ended. */

@@ -1,39 +1,53 @@
 import type { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 import { checkLogger, CloseguardError, ConnectionClosingMiddleware, leasesFor, type ConnectionClosingOptions, type Logger } from '@closeguard/core';
-import { kGateway } from './gateway-mark.ts';
+import { followHandlers } from './handler-channel.ts';
 import { kState, RequestState, watchResponse, type Carrier } from './state.ts';
 
 /**
  * Options of `connectionClosing`: core's `ConnectionClosingOptions` (a new guard is made from them),
- * or `{ guard }`, an existing `ConnectionClosingMiddleware`; and where the adapter logs.
+ * or `{ guard }`, an existing `ConnectionClosingMiddleware`; and the adapter's own.
  */
 export type ConnectionClosingPluginOptions = (ConnectionClosingOptions | { guard: ConnectionClosingMiddleware }) & {
   /** Where cleanup errors are logged (`logger.error(message, error)`). Default: console. */
   logger?: Logger;
+  /**
+   * How long `fastify.close()` waits for requests in flight (ms) before it aborts them: their
+   * responses are cut and their connections destroyed, then the pools drain. Default 10000.
+   */
+  closeTimeout?: number;
 };
-
-type Handler = RouteOptions['handler'];
 
 function connectionClosingPlugin(fastify: FastifyInstance, options: ConnectionClosingPluginOptions, done: (error?: Error) => void): void {
   let guard: ConnectionClosingMiddleware;
   let logger: Logger;
+  let closeTimeout: number | undefined;
   try {
     guard = guardFrom(options);
     logger = checkLogger('connectionClosing', options.logger);
+    closeTimeout = checkCloseTimeout(options.closeTimeout);
   } catch (error) {
     done(error as Error); // a TypeError naming the option, from register()/ready()
     return;
   }
   fastify.decorate('closeguard', guard);
   fastify.decorateRequest('db', db as FastifyRequest['db']);
-  fastify.addHook('onRoute', wrapRoute);
   fastify.addHook('onRequest', createOnRequest(guard, logger));
+  fastify.addHook('preHandler', reenter);
   fastify.addHook('onSend', onSend);
   fastify.addHook('onError', onError);
+  const unfollow = followHandlers();
+  const close = (): Promise<void> => guard.close(closeTimeout === undefined ? {} : { timeout: closeTimeout });
+  // Before Fastify closes its server, whose close waits for every request in flight: the guard's
+  // close is what ends a request that would never end (aborted after closeTimeout, its response cut).
+  fastify.addHook('preClose', (closing) => {
+    void close().catch(() => undefined); // awaited, and its error passed on, in onClose
+    closing();
+  });
   fastify.addHook('onClose', (_instance, closed) => {
-    guard.close().then(() => closed(), closed);
+    unfollow();
+    close().then(() => closed(), closed);
   });
   done();
 }
@@ -55,14 +69,20 @@ function guardFrom(options: ConnectionClosingPluginOptions): ConnectionClosingMi
     throw new TypeError(`connectionClosing takes an options object (pool or pools, or guard); received ${options === null ? 'null' : typeof options}`);
   }
   if (!('guard' in options)) {
-    // Fastify adds nothing to plugin options, but logger is ours, not the guard's.
-    const { logger: _logger, ...guardOptions } = options;
+    // Fastify adds nothing to plugin options, but logger and closeTimeout are ours, not the guard's.
+    const { logger: _logger, closeTimeout: _closeTimeout, ...guardOptions } = options;
     return new ConnectionClosingMiddleware(guardOptions);
   }
   if (!(options.guard instanceof ConnectionClosingMiddleware)) {
     throw new TypeError(`option guard must be a ConnectionClosingMiddleware; received ${describe(options.guard)}`);
   }
   return options.guard;
+}
+
+function checkCloseTimeout(value: unknown): number | undefined {
+  // NaN fails `>= 0` too.
+  if (value === undefined || (typeof value === 'number' && value >= 0)) return value;
+  throw new TypeError(`option closeTimeout must be a number of milliseconds ≥ 0; received ${describe(value)}`);
 }
 
 function describe(value: unknown): string {
@@ -89,6 +109,8 @@ function createOnRequest(guard: ConnectionClosingMiddleware, logger: Logger) {
       logger,
       asyncContext: guard.asyncContext,
       abortGrace: guard.abortGrace,
+      reply,
+      response: reply.raw, // cut when shutdown gives up on the request
     });
     raw[kState] = state;
     watchResponse(state, reply.raw);
@@ -126,41 +148,14 @@ function refuse(state: RequestState, reply: FastifyReply, error: unknown, done: 
   state.finished(); // the reply is out, or the client left while queued: no handler will run
 }
 
-/** onRoute: wraps each handler so the request knows when it settled (Fastify has no hook for it). */
-function wrapRoute(route: RouteOptions): void {
-  const handler = route.handler as Handler & { [kGateway]?: true };
-  if (handler[kGateway]) return; // the gateway reports its own end
-  const url = route.url;
-  route.handler = function guardedHandler(this: FastifyInstance, request: FastifyRequest, reply: FastifyReply) {
-    const state = (request.raw as Carrier)[kState];
-    if (state === undefined) return handler.call(this, request, reply);
-    state.scope.route = url;
-    state.started();
-    let result: unknown;
-    try {
-      // A POST's handler runs from the body parser's async context: re-enter the request's.
-      result = state.asyncContext ? state.scope.run(() => handler.call(this, request, reply)) : handler.call(this, request, reply);
-    } catch (error) {
-      state.finished(error);
-      throw error;
-    }
-    if (isThenable(result)) {
-      // (An async handler that returns `reply` settles when the response is over: a reply is thenable.)
-      result.then(
-        () => state.finished(),
-        (error: unknown) => state.finished(error),
-      );
-    } else if (result === undefined && !reply.sent) {
-      state.awaitSend(); // a callback handler: done at reply.send (onSend), even after a hang-up
-    } else {
-      state.finished(); // a value Fastify sends now, or a reply already sent or hijacked
-    }
-    return result;
-  };
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
+/**
+ * A POST's handler runs from the body parser's async context: with `asyncContext`, the rest of
+ * the chain (later preHandler hooks, the handler) re-enters the request's, as onRequest entered it.
+ */
+function reenter(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  const state = (request.raw as Carrier)[kState];
+  if (state?.asyncContext) state.scope.run(done);
+  else done();
 }
 
 function onSend(request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void): void {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyReply } from 'fastify';
 import { HostRequest, type HostRequestOptions } from '@closeguard/core';
 
 /** Where a request's state lives: a symbol property on the native request, not a WeakMap. */
@@ -11,27 +12,59 @@ const NOT_STARTED = 0;
 const RUNNING = 1;
 const AWAITING_SEND = 2;
 const DONE = 3;
+/** Served by the gateway, which reports its own end (`finished()`). */
+const ADOPTED = 4;
+
+/** What the plugin and the gateway know when a request enters: core's, and the request's reply. */
+export interface RequestStateOptions extends HostRequestOptions {
+  reply: FastifyReply;
+}
 
 /**
  * One Fastify request as closeguard follows it. "Settled" for HostRequest means: the handler is
  * done (its promise settled; for callback handlers, `reply.send` ran onSend; for requests that
- * never reached a handler, their reply went out) and every stream payload sent for the request
- * has closed (a cursor streamed by `reply.send(stream)` still uses the connection until then).
+ * never reached a handler, their reply went out; for a reply answered through `reply.raw`, its
+ * response is over) and every stream payload sent for the request has closed (a cursor streamed
+ * by `reply.send(stream)` still uses the connection until then).
  */
 export class RequestState extends HostRequest {
   readonly asyncContext: boolean;
+  readonly #reply: FastifyReply;
   #handler = NOT_STARTED;
   #replied = false;
   #holds = 0;
 
-  constructor(options: HostRequestOptions) {
+  constructor(options: RequestStateOptions) {
     super(options);
     this.asyncContext = options.asyncContext === true;
+    this.#reply = options.reply;
   }
 
-  /** The route handler began. */
-  started(): void {
+  /** Fastify is about to run the route's handler (its handler channel's `start`). */
+  handlerStarted(route: string): void {
+    if (this.#handler !== NOT_STARTED) return;
+    this.scope.route = route;
     this.#handler = RUNNING;
+  }
+
+  /**
+   * The handler returned something that is not a promise, or threw (pass its error). One that
+   * returned nothing and has not replied is a callback handler: done at its `reply.send`.
+   */
+  handlerReturned(error: unknown): void {
+    if (this.#handler !== RUNNING) return;
+    if (error !== undefined || this.#reply.sent) this.finished(error);
+    else this.awaitSend();
+  }
+
+  /** The promise the handler returned settled; pass its error if it rejected. */
+  handlerSettled(error: unknown): void {
+    if (this.#handler === RUNNING) this.finished(error);
+  }
+
+  /** The gateway serves the request: it reports the end itself, with `finished()`. */
+  adopt(): void {
+    this.#handler = ADOPTED;
   }
 
   /** The handler is done; pass its error if it failed. Later calls only record an error. */
@@ -61,6 +94,16 @@ export class RequestState extends HostRequest {
 
   release(): void {
     if (--this.#holds === 0 && this.#handler === DONE) this.settled();
+  }
+
+  /**
+   * The response is over. A response answered through `reply.raw` without Fastify's reply (a
+   * hijacked reply: proxies, event streams, upgrades) ends its request there: Fastify runs no
+   * later hook or handler for it, nor follows the promise of the handler that hijacked it.
+   */
+  override over(finished: boolean): void {
+    if (!this.#replied && this.#reply.sent && this.#handler !== ADOPTED) this.finished();
+    super.over(finished);
   }
 }
 

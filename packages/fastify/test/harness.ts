@@ -3,7 +3,7 @@ import type { Pool } from 'generic-pool';
 import type pg from 'pg';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { ConnectionClosingMiddleware, signals, type ConnectionClosingOptions, type RequestFinishedMessage } from '@closeguard/core';
-import { connectionClosing } from '@closeguard/fastify';
+import { connectionClosing, type ConnectionClosingPluginOptions } from '@closeguard/fastify';
 import { PoolHarness, usePoolHarness } from '../../conformance/src/postgres/harness.ts';
 
 export { hangUpMidStream, hangUpWhen } from '../../conformance/src/support/hang-up.ts';
@@ -34,10 +34,15 @@ export class Harness extends PoolHarness {
     return new ConnectionClosingMiddleware({ asyncContext: true, abortGrace: GRACE_MS, ...options });
   }
 
-  /** A Fastify instance with `connectionClosing(guard)`; `setup` adds routes; then it listens on port 0. */
-  async serve(guard: ConnectionClosingMiddleware | undefined, setup: (fastify: FastifyInstance) => void | Promise<void>, options: FastifyServerOptions = {}): Promise<{ url: string; fastify: FastifyInstance }> {
+  /** A Fastify instance with `connectionClosing({ guard, ...plugin })`; `setup` adds routes; then it listens on port 0. */
+  async serve(
+    guard: ConnectionClosingMiddleware | undefined,
+    setup: (fastify: FastifyInstance) => void | Promise<void>,
+    options: FastifyServerOptions = {},
+    plugin: Omit<ConnectionClosingPluginOptions, 'guard'> = {},
+  ): Promise<{ url: string; fastify: FastifyInstance }> {
     const fastify = Fastify(options);
-    if (guard) await fastify.register(connectionClosing, { guard, logger: quiet });
+    if (guard) await fastify.register(connectionClosing, { logger: quiet, ...plugin, guard });
     await setup(fastify);
     await fastify.listen({ port: 0, host: '127.0.0.1' });
     this.onDispose(async () => {

@@ -35,6 +35,8 @@ describe('connectionClosing options', () => {
     ['abortGrace', { pool, abortGrace: -1 }],
     ['guard', { guard: {} }],
     ['logger', { pool, logger: {} }],
+    ['closeTimeout', { pool, closeTimeout: Number.NaN }],
+    ['closeTimeout', { guard: new ConnectionClosingMiddleware({ pool }), closeTimeout: '5s' }],
   ])('a wrong %s is a TypeError naming it', async (name, options) => {
     const error = await load((fastify) => fastify.register(connectionClosing, options as Parameters<typeof connectionClosing>[1]));
     expect(error).toBeInstanceOf(TypeError);

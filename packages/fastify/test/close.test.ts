@@ -1,0 +1,92 @@
+import { performance } from 'node:perf_hooks';
+import { describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { eventually, getUntilClosed, GRACE_MS, useHarness } from './harness.ts';
+
+const harness = useHarness();
+
+const CLOSE_TIMEOUT_MS = 200;
+/** What close() may take beyond closeTimeout + abortGrace on a loaded machine; the failure it guards against is a close() that never resolves. */
+const MARGIN_MS = 2_000;
+
+type Stuck = (fastify: FastifyInstance, started: () => void) => void;
+
+const stuckRoutes: Array<[string, Stuck]> = [
+  ['a route that leased a connection and never settles', (fastify, started) => {
+    fastify.get('/stuck', async (request) => {
+      await request.db();
+      started();
+      return new Promise(() => undefined);
+    });
+  }],
+  ['a callback handler that leased a connection and never calls reply.send', (fastify, started) => {
+    fastify.get('/stuck', (request) => {
+      void request.db().then(started);
+    });
+  }],
+  ['a handler that hijacked the reply and never ends reply.raw', (fastify, started) => {
+    fastify.get('/stuck', async (request, reply) => {
+      await request.db();
+      reply.hijack();
+      reply.raw.writeHead(200, { 'content-type': 'text/plain' });
+      reply.raw.write('first chunk\n');
+      started();
+    });
+  }],
+  ['a preHandler hook that hijacked the reply and never ends reply.raw', (fastify, started) => {
+    fastify.get('/stuck', { preHandler: async (request, reply) => {
+      await request.db();
+      reply.hijack();
+      reply.raw.writeHead(200, { 'content-type': 'text/plain' });
+      reply.raw.write('first chunk\n');
+      started();
+    } }, () => 'not reached');
+  }],
+];
+
+describe('fastify.close()', () => {
+  describe.each(stuckRoutes)('with %s', (_name, stuck) => {
+    it('resolves within closeTimeout + abortGrace, cuts the request, and gives its connection back once', async () => {
+      const { pool } = harness.pool(1);
+      const guard = harness.guard({ pool });
+      let started = false;
+      const { url, fastify } = await harness.serve(guard, (app) => stuck(app, () => (started = true)), {}, { closeTimeout: CLOSE_TIMEOUT_MS });
+      const request = getUntilClosed(`${url}/stuck`);
+      await eventually(() => expect(started).toBe(true));
+      const begun = performance.now();
+      await fastify.close();
+      const tookMs = performance.now() - begun;
+      expect(tookMs).toBeLessThan(CLOSE_TIMEOUT_MS + GRACE_MS + MARGIN_MS);
+      await request; // the server cut it
+      const { released, destroyed } = guard.stats();
+      expect(released + destroyed.abandoned + destroyed.unusable).toBe(1);
+      expect(pool.borrowed).toBe(0);
+      await eventually(() => expect(harness.finished).toHaveLength(1));
+    });
+  });
+
+  describe('with a request that finishes within closeTimeout', () => {
+    it('lets it finish and answer, then resolves', async () => {
+      const { pool } = harness.pool(1);
+      const guard = harness.guard({ pool });
+      let started = false;
+      let finish!: () => void;
+      const gate = new Promise<void>((resolve) => (finish = resolve));
+      const { url, fastify } = await harness.serve(guard, (app) => {
+        app.get('/slow', async (request) => {
+          await request.db();
+          started = true;
+          await gate;
+          return 'done';
+        });
+      }, {}, { closeTimeout: 10_000 });
+      const response = fetch(`${url}/slow`);
+      await eventually(() => expect(started).toBe(true));
+      const closed = fastify.close();
+      finish();
+      expect(await (await response).text()).toBe('done');
+      await closed;
+      expect(guard.stats()).toMatchObject({ released: 1, destroyed: { abandoned: 0 } });
+    });
+  });
+});
