@@ -24,7 +24,7 @@ export function gateway(app: GatewayApp, options: GatewayOptions = {}): RequestH
   if (typeof app !== 'function') throw new TypeError(`gateway(app) takes a gateway app function; received ${typeof app}`);
   const settings = checkGatewayOptions(options);
   return function closeguardGateway(req: Request, res: Response, next: NextFunction): Promise<void> {
-    const shared = (req as SlottedRequest)[requestSlot];
+    const shared = (req as SlottedRequest)[requestSlot]?.innermost;
     const request = shared ?? ownRequest(req, res, settings);
     const env = createEnv(req, { name: 'express', native: { req, res }, url: req.url }, request.scope, settings.bodyLimit);
     // Express strips the mount path from req.url: env.url and env.path are relative to the mount,
@@ -42,7 +42,7 @@ export function gateway(app: GatewayApp, options: GatewayOptions = {}): RequestH
 
 /** A request of the gateway's own, when no connectionClosing() runs before it. */
 function ownRequest(req: Request, res: Response, settings: Settings): HostRequest {
-  const request = new HostRequest({ method: req.method, url: req.originalUrl, logger: settings.logger, abortGrace: settings.abortGrace });
+  const request = new HostRequest({ method: req.method, url: req.originalUrl, logger: settings.logger, abortGrace: settings.abortGrace, response: res });
   // A response queued behind a pipelined one has no socket yet, and no 'close' if the socket goes first.
   const queuedOn = res.socket ? undefined : req.socket;
   const onClose = (): void => {

@@ -230,30 +230,49 @@ describe('connectionClosing(guard) on PostgreSQL', () => {
   });
 
   describe('under overload', () => {
-    it("answers 503 with Retry-After through Express's reply; no handler or error handler sees it", async () => {
-      const { app, guard, errors, errorHandler } = guarded({ backpressure: 1, queueLimit: 0 });
-      let calls = 0;
+    it('rejects req.db() with a 503 CloseguardError: the error handler sees it, finalhandler answers 503 with Retry-After', async () => {
+      const { app, guard } = guarded({ backpressure: 1, queueLimit: 0 });
+      const seen: unknown[] = [];
       let release: () => void = () => undefined;
       const held = new Promise<void>((resolve) => (release = resolve));
       app.get('/', async (req, res) => {
-        calls++;
         await (await req.db()).query('SELECT 1');
         await held;
         res.send('done');
       });
-      app.use(errorHandler);
+      app.use(((error: unknown, _req, _res, next) => {
+        seen.push(error);
+        next(error);
+      }) as ErrorRequestHandler);
+      app.set('env', 'production');
       const url = await harness.listen(app);
       const first = fetch(url);
       await eventually(() => expect(guard.stats().leased).toBe(1));
       const shed = await fetch(url);
       expect(shed.status).toBe(503);
       expect(shed.headers.get('retry-after')).toBe('1');
-      expect(await shed.text()).toBe('Service Unavailable');
+      expect(seen).toEqual([expect.objectContaining({ code: 'ERR_CLOSEGUARD_OVERLOADED', statusCode: 503 })]);
       release();
       expect((await first).status).toBe(200);
-      expect(calls).toBe(1);
+      await eventually(() => expect(guard.stats()).toMatchObject({ rejected: 1, leased: 1, released: 1, inFlight: 0 }));
+    });
+
+    it('answers 503 with Retry-After before any route runs once the guard is closing', async () => {
+      const { app, guard, errors, errorHandler } = guarded();
+      let calls = 0;
+      app.get('/', (_req, res) => {
+        calls++;
+        res.send('ok');
+      });
+      app.use(errorHandler);
+      const url = await harness.listen(app);
+      await guard.close();
+      const refused = await fetch(url);
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).not.toBeNull();
+      expect(await refused.text()).toBe('Service Unavailable');
+      expect(calls).toBe(0);
       expect(errors).toEqual([]);
-      await eventually(() => expect(guard.stats()).toMatchObject({ rejected: 1, released: 1, inFlight: 0 }));
     });
 
     it('serves a queued request once a place frees up', async () => {
