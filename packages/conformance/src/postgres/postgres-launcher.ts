@@ -7,7 +7,7 @@ import { chown, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { SupervisorMessage } from './postgres-supervisor.ts';
+import type { CommandReply, SupervisorCommand, SupervisorMessage } from './postgres-supervisor.ts';
 
 /** A running throwaway server. `stop()` is idempotent. */
 export interface LaunchedPostgres {
@@ -15,6 +15,12 @@ export interface LaunchedPostgres {
   initdbMs: number;
   startMs: number;
   stop(): Promise<void>;
+  /** Stops the server as a restart does (a fast shutdown ends every session), keeping its data and port. */
+  stopServer(): Promise<void>;
+  /** Starts it again after `stopServer()`, on the same port and data; resolves once it accepts connections. */
+  startServer(): Promise<void>;
+  /** `stopServer()` then `startServer()`. */
+  restart(): Promise<void>;
 }
 
 interface Account {
@@ -54,7 +60,10 @@ export async function launchPostgres(cwd: string): Promise<LaunchedPostgres> {
   closeSync(logFd);
   try {
     const ready = await whenReady(child);
-    return { url: ready.url, initdbMs: ready.initdbMs, startMs: ready.startMs, stop: once(() => stopSupervisor(child, dir)) };
+    const stopServer = () => command(child, { type: 'stop-server' });
+    const startServer = () => command(child, { type: 'start-server' });
+    const restart = () => stopServer().then(startServer);
+    return { url: ready.url, initdbMs: ready.initdbMs, startMs: ready.startMs, stop: once(() => stopSupervisor(child, dir)), stopServer, startServer, restart };
   } catch (error) {
     const output = readOutput(logPath);
     await stopSupervisor(child, dir);
@@ -85,6 +94,24 @@ function whenReady(child: ChildProcess): Promise<Extract<SupervisorMessage, { ty
       reject(error);
     };
     child.on('message', onMessage).on('exit', onExit).on('error', onError);
+  });
+}
+
+/** Sends the supervisor a command and waits for its reply (one command at a time). */
+function command(child: ChildProcess, sent: SupervisorCommand): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (error?: Error) => {
+      clearTimeout(timer);
+      child.off('message', onReply).off('exit', onExit);
+      if (error) reject(error);
+      else resolve();
+    };
+    const timer = setTimeout(() => settle(new Error(`${sent.type}: no answer after ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+    const onReply = (reply: CommandReply) => settle(reply.type === 'failed' ? new Error(reply.message) : undefined);
+    const onExit = () => settle(new Error(`${sent.type}: the supervisor exited`));
+    child.on('message', onReply).on('exit', onExit);
+    if (!child.connected) return settle(new Error(`${sent.type}: the supervisor is stopped`));
+    child.send(sent);
   });
 }
 

