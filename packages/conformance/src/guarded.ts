@@ -502,8 +502,9 @@ export function guardedSuite(host: GuardedHost): void {
       await terminateBackend(first);
       await eventually(async () => expect(await backendPids(name)).toEqual([]));
       const second = Number((await get(`${url}/pid`)).text);
+      // Replaced by createPool's acquire(), which knows the connection ended (or, had pg not heard yet, by the check).
       expect(second).not.toBe(first);
-      expect(guard.stats().destroyed.unusable).toBe(1);
+      expect(guard.stats().destroyed.unusable).toBeLessThanOrEqual(1);
     });
   });
 

@@ -81,6 +81,10 @@ const catalog = {
     status: 503,
     fix: 'the pool gave no connection in time; check that the database is up and the pool max matches backpressure',
   },
+  ERR_CLOSEGUARD_HEALTH_CHECK_FAILED: {
+    status: 503,
+    fix: 'connection after connection from the pool was unusable or failed the health check, well past the pool max, although the pool could hand them out; check the healthCheck function (it must resolve true for a working connection) and what the database says (a server that accepts connections but fails every query, a proxy that cuts them)',
+  },
   ERR_CLOSEGUARD_NO_REQUEST: {
     status: 500,
     fix: 'connection() works only inside a request served through ConnectionClosingMiddleware (wrap(app) or an adapter\'s connectionClosing)',

