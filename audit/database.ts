@@ -1,5 +1,6 @@
 // The audit's PostgreSQL: the one DATABASE_URL points at, else a throwaway embedded server
-// (launchPostgres: runs as `nobody` under root, removed on stop and when this process dies).
+// (launchPostgres: under root, initdb and postgres run as `nobody`; removed on stop and when this
+// process dies).
 // An admin connection of its own counts the backends each run's pool leaves behind.
 import pg from 'pg';
 import { launchPostgres } from '../packages/conformance/src/postgres/postgres-launcher.ts';

