@@ -6,7 +6,16 @@ import type { CloseReason } from './types.ts';
 export interface HostRequestOptions extends ScopeOptions {
   /** After a hang-up, how long the handler may keep running before the scope closes with 'timeout'. Default 5000. */
   abortGrace?: number | undefined;
+  /**
+   * The request's body is a gateway app's, driven by `drive()` with the same `abortGrace`: the
+   * driver bounds its own waits and reports how the body ended (`ERR_CLOSEGUARD_CLOSE_TIMEOUT`,
+   * close() called), so the request gives up only a margin later, as a backstop. Default false.
+   */
+  driven?: boolean | undefined;
 }
+
+/** How much later than `drive()` a driven request gives up: a timer armed later by this much always fires after the driver's. */
+const BACKSTOP_MARGIN_MS = 1_000;
 
 /**
  * One request served by a framework's own routes. The adapter reports two independent events —
@@ -32,7 +41,7 @@ export class HostRequest {
 
   constructor(options: HostRequestOptions) {
     this.scope = createScope(options);
-    this.#graceMs = options.abortGrace ?? DEFAULT_ABORT_GRACE_MS;
+    this.#graceMs = (options.abortGrace ?? DEFAULT_ABORT_GRACE_MS) + (options.driven === true ? BACKSTOP_MARGIN_MS : 0);
   }
 
   /** The handler chain finished; pass its error if it failed (the request then ends 'error'). */

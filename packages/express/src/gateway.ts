@@ -42,7 +42,7 @@ export function gateway(app: GatewayApp, options: GatewayOptions = {}): RequestH
 
 /** A request of the gateway's own, when no connectionClosing() runs before it. */
 function ownRequest(req: Request, res: Response, settings: Settings): HostRequest {
-  const request = new HostRequest({ method: req.method, url: req.originalUrl, logger: settings.logger, abortGrace: settings.abortGrace, response: res });
+  const request = new HostRequest({ method: req.method, url: req.originalUrl, logger: settings.logger, abortGrace: settings.abortGrace, driven: true, response: res });
   // A response queued behind a pipelined one has no socket yet, and no 'close' if the socket goes first.
   const queuedOn = res.socket ? undefined : req.socket;
   const onClose = (): void => {

@@ -56,7 +56,7 @@ function createHandler(app: GatewayApp, settings: GatewaySettings, prefix: strin
     let state = raw[kState];
     if (state === undefined) {
       // No connectionClosing in front: the gateway follows the request itself.
-      state = new RequestState({ method: raw.method ?? 'GET', url: raw.url ?? '/', logger: settings.logger, abortGrace: settings.abortGrace, reply });
+      state = new RequestState({ method: raw.method ?? 'GET', url: raw.url ?? '/', logger: settings.logger, abortGrace: settings.abortGrace, driven: true, reply });
       raw[kState] = state;
       watchResponse(state, reply.raw);
     }

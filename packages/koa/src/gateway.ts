@@ -18,11 +18,6 @@ export interface GatewayOptions {
 }
 
 const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
-/**
- * A gateway request's own HostRequest gives up on the body later than `drive()` does: the driver
- * bounds its own waits by abortGrace and reports how the body ended, which this margin lets it do.
- */
-const BACKSTOP_MARGIN_MS = 1_000;
 
 interface Settings {
   prefix: string;
@@ -57,7 +52,7 @@ async function serve(app: GatewayApp, ctx: Context, url: string, settings: Setti
   const { req, res } = ctx;
   // Behind connectionClosing(), its request (and the leases on its scope) is this request.
   const shared = requestOf(req);
-  const request = shared ?? startRequest(req, res, { logger: settings.logger, asyncContext: false, abortGrace: settings.abortGrace + BACKSTOP_MARGIN_MS });
+  const request = shared ?? startRequest(req, res, { logger: settings.logger, asyncContext: false, abortGrace: settings.abortGrace, driven: true });
   const env = createEnv(req, { name: 'koa', native: ctx, url }, request.scope, settings.bodyLimit);
   const driven = await drive(app, env, settings);
   if (!driven.ok) {

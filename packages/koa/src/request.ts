@@ -11,6 +11,8 @@ export interface RequestSettings {
   logger: Logger | undefined;
   asyncContext: boolean;
   abortGrace: number;
+  /** A gateway drives the body (see HostRequestOptions.driven). */
+  driven?: boolean;
 }
 
 /** The HostRequest `connectionClosing()` (or a gateway) started for this native request, if any. */
@@ -29,6 +31,7 @@ export function startRequest(req: IncomingMessage, res: ServerResponse, settings
     logger: settings.logger,
     asyncContext: settings.asyncContext,
     abortGrace: settings.abortGrace,
+    driven: settings.driven,
     response: res,
   });
   (req as Slotted)[requestSlot] = request;
