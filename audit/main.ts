@@ -3,6 +3,7 @@
 // behind — also on Ctrl-C and on errors. Exit code: 0 clean, 1 a guarded run leaked (or the audit
 // failed), 2 a bad option, 130 interrupted.
 import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
 import { guardedLeaks, runAudit, type KeptServer } from './audit.ts';
 import { HELP, parseCommand, type CliOptions } from './cli.ts';
 import { openDatabase, type Database } from './database.ts';
@@ -74,7 +75,8 @@ async function audit(options: CliOptions): Promise<number> {
   } catch (error) {
     progress.stop();
     if (controller.signal.aborted) return new Promise<number>(() => undefined); // onSignal exits once cleaned up
-    process.stderr.write(`closeguard audit failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    // inspect() prints the causes too: why PostgreSQL did not start is in the launcher's cause.
+    process.stderr.write(`closeguard audit failed: ${inspect(error)}\n`);
     return EXIT.failed;
   } finally {
     if (!controller.signal.aborted) await cleanUp();

@@ -1,12 +1,13 @@
 // The embedded PostgreSQL must start whoever runs the tests and wherever the checkout is: as root in
 // a private folder (/root/app, a `mktemp -d` folder: 0700), where `nobody` cannot enter.
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prepareBinaries } from '../src/postgres/postgres-binaries.ts';
 import { launchPostgres, type LaunchedPostgres } from '../src/postgres/postgres-launcher.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -39,6 +40,24 @@ describe('launchPostgres(cwd)', () => {
       const expected = process.getuid?.() === 0 ? Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' })) : process.getuid?.();
       expect(await withBackend(postgres.url, ownerOf)).toBe(expected);
     });
+  });
+});
+
+describe('prepareBinaries(dir)', () => {
+  // npm may skip the package's install script, which makes libicuuc.so.60 → libicuuc.so.60.2 and
+  // the like; postgres cannot load without them, so they are made in `dir` and must lead somewhere.
+  it('makes library links that each lead to a library', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'closeguard-binaries-'));
+    try {
+      const binaries = await prepareBinaries(dir);
+      const links = await readdir(join(dir, 'lib'));
+      expect(links).toContain('libicuuc.so.60');
+      const targets = await Promise.all(links.map((name) => stat(join(dir, 'lib', name))));
+      expect(targets.every((target) => target.isFile())).toBe(true);
+      expect(binaries.env.LD_LIBRARY_PATH?.split(':')[0]).toBe(join(dir, 'lib'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

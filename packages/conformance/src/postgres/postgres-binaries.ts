@@ -70,13 +70,13 @@ async function linkOrCopyTree(from: string, to: string): Promise<void> {
  * siblings (libpq.so.5 → libssl.so.1.1).
  */
 async function exposeLibraries(nativeRoot: string, libDir: string): Promise<NodeJS.ProcessEnv> {
-  const packageRoot = dirname(nativeRoot);
   const listing = await readFile(join(nativeRoot, 'pg-symlinks.json'), 'utf8').catch(() => '[]');
+  // Paths in the listing start at the package: native/lib/libicuuc.so.60.2.
   const links = JSON.parse(listing) as { source: string; target: string }[];
   if (links.length === 0) return process.env;
   await mkdir(libDir, { recursive: true });
   await chmod(libDir, 0o755);
-  for (const { source, target } of links) await symlink(join(packageRoot, source), join(libDir, basename(target)));
+  for (const { source, target } of links) await symlink(join(nativeRoot, relative('native', source)), join(libDir, basename(target)));
   const libraryPath = [libDir, join(nativeRoot, 'lib'), process.env.LD_LIBRARY_PATH];
   return { ...process.env, LD_LIBRARY_PATH: libraryPath.filter(Boolean).join(':') };
 }
