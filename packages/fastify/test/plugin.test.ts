@@ -183,16 +183,14 @@ describe('connectionClosing on PostgreSQL', () => {
   });
 
   describe('under overload', () => {
-    it("sheds with 503 and Retry-After through Fastify's reply: onSend sees it, the error handler and the handler do not", async () => {
+    it("rejects request.db() with a 503 that Fastify's default error handler answers with Retry-After", async () => {
       const { pool } = harness.pool(1);
       const guard = harness.guard({ pool, backpressure: 1, queueLimit: 0 });
       let release!: () => void;
       const gate = new Promise<void>((resolve) => (release = resolve));
       const sent: number[] = [];
-      let errors: unknown[] = [];
       let handled = 0;
       const { url } = await harness.serve(guard, (fastify) => {
-        errors = recordErrors(fastify);
         fastify.addHook('onSend', (_request, reply, payload, done) => {
           sent.push(reply.statusCode);
           done(null, payload);
@@ -209,12 +207,37 @@ describe('connectionClosing on PostgreSQL', () => {
       const shed = await fetch(`${url}/hold`);
       expect(shed.status).toBe(503);
       expect(shed.headers.get('retry-after')).toBe('1');
+      expect(await shed.json()).toMatchObject({ statusCode: 503, code: 'ERR_CLOSEGUARD_OVERLOADED' });
       release();
       expect((await holder).status).toBe(200);
-      expect(handled).toBe(1);
-      expect(errors).toEqual([]);
+      expect(handled).toBe(2);
       expect(sent.sort()).toEqual([200, 503]);
       expect(guard.stats().rejected).toBe(1);
+    });
+
+    it('answers 503, not 500, through an error handler written the usual way (reply.code(error.statusCode ?? 500))', async () => {
+      const { pool } = harness.pool(1);
+      const guard = harness.guard({ pool, backpressure: 1, queueLimit: 0 });
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const errors: unknown[] = [];
+      const { url } = await harness.serve(guard, (fastify) => {
+        fastify.setErrorHandler((error: Error & { statusCode?: number }, _request, reply) => {
+          errors.push(error);
+          return reply.code(error.statusCode ?? 500).send({ error: error.name });
+        });
+        fastify.get('/hold', async (request) => {
+          await request.db();
+          await gate;
+          return 'held';
+        });
+      });
+      const holder = fetch(`${url}/hold`);
+      await eventually(() => expect(guard.stats().inFlight).toBe(1));
+      expect((await fetch(`${url}/hold`)).status).toBe(503);
+      release();
+      expect((await holder).status).toBe(200);
+      expect(errors).toEqual([expect.objectContaining({ code: 'ERR_CLOSEGUARD_OVERLOADED', statusCode: 503 })]);
     });
   });
 
