@@ -434,6 +434,8 @@ describe('ConnectionClosingMiddleware', () => {
       expect(leaks[0]?.stack).toMatch(/leakyRoute/);
       expect(guard.stats().leaksReclaimed).toBe(1);
       await eventually(() => expect(pool.borrowed).toBe(0));
+      // The guard took the leak over and gave it back: leased − released − destroyed is what requests hold, 0.
+      expect(guard.stats()).toMatchObject({ leased: 1, released: 1 });
       server.closeAllConnections();
     });
   });

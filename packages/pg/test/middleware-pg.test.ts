@@ -63,6 +63,10 @@ describe('ConnectionClosingMiddleware on PostgreSQL', () => {
       await hangUpWhen(`${url}/waiter`, () => pool.pending === 1);
       await eventually(() => expect(guard.stats().abandonedWaits).toBe(1));
       expect((await holder).status).toBe(200);
+      // The late client was taken from the pool and given back: the books balance (leased − released − destroyed = held now).
+      await eventually(() => expect(guard.stats()).toMatchObject({ leased: 2, released: 2 }));
+      const { leased, released, destroyed } = guard.stats();
+      expect(leased - released - destroyed.unusable - destroyed.obsolete - destroyed.abandoned).toBe(0);
     });
   });
 
