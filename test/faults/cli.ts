@@ -71,7 +71,8 @@ async function runHere(): Promise<boolean> {
           ...(values.path !== undefined && { path: values.path }),
           onPass: (report) => {
             tally.add(report);
-            if (++passed % PROGRESS_EVERY === 0) console.log(`${framework}: ${passed}/${runs} (${rate(passed, started)} schedules/s)`);
+            // Shrinking runs schedules too: past `runs`, these are the shrinker's.
+            if (++passed % PROGRESS_EVERY === 0) console.log(`${framework}: ${passed} passed of ${runs} (${rate(passed, started)} schedules/s)`);
           },
         });
         console.log(`${framework}: ${passed} schedule(s) passed in ${seconds(started)} s (seed ${seed})\n  ${tally.describe()}`);

@@ -83,7 +83,7 @@ async function runSteps(plan: RequestPlan, io: HandlerIo, book: HandlerBook): Pr
     case 'json':
       return { kind: 'json', value: { ok: true } };
     case 'cursor':
-      return { kind: 'stream', stream: cursorStream(await io.db(), plan.ending.rows, book) };
+      return { kind: 'stream', stream: cursorStream(await io.db(), plan.ending, book) };
     case 'stuck': {
       await book.gate();
       // Long past abortGrace: a connection it leased was destroyed, and using it now must fail alone.
@@ -136,12 +136,18 @@ async function leaseLate(io: HandlerIo, book: HandlerBook): Promise<void> {
   }
 }
 
-/** `rows` NDJSON rows of `generate_series` from a pg-cursor, 100 a read; the cursor closes on every path. */
-function cursorStream(client: pg.Client, rows: number, book: HandlerBook): Readable {
+/**
+ * `rows` NDJSON rows of `generate_series` from a pg-cursor, 100 a read (each read sleeping
+ * `batchSleepMs` in PostgreSQL); the cursor is closed in `finally`, as the adapters' READMEs show.
+ */
+function cursorStream(client: pg.Client, { rows, batchSleepMs }: { rows: number; batchSleepMs: number }, book: HandlerBook): Readable {
   async function* read(): AsyncGenerator<string> {
     book.cursorsOpened++;
     // Opened inside the generator: a stream destroyed before its first read never opens it.
-    const cursor = client.query(new Cursor('SELECT g, repeat($1, 100) AS pad FROM generate_series(1, $2::int) g', ['x', rows]));
+    const cursor = client.query(new Cursor(
+      'SELECT g, repeat($1, 100) AS pad, pg_sleep(CASE WHEN g % 100 = 1 THEN $3::float8 ELSE 0 END) AS slept FROM generate_series(1, $2::int) g',
+      ['x', rows, batchSleepMs / 1000],
+    ));
     try {
       for (let batch = await cursor.read(100); batch.length > 0; batch = await cursor.read(100)) {
         yield batch.map((row) => `${JSON.stringify(row)}\n`).join('');

@@ -21,8 +21,11 @@ export type Step =
 /** How the handler ends once its steps ran. */
 export type Ending =
   | { kind: 'json' }
-  /** Streams `rows` NDJSON rows of a pg-cursor through the framework's response. */
-  | { kind: 'cursor'; rows: number }
+  /**
+   * Streams `rows` NDJSON rows of a pg-cursor through the framework's response; with `batchSleepMs`,
+   * each read of 100 rows takes that long in PostgreSQL (a slow cursor, still reading past abortGrace).
+   */
+  | { kind: 'cursor'; rows: number; batchSleepMs: number }
   /** Never settles until the schedule is over (long past abortGrace); its client always hangs up. */
   | { kind: 'stuck' };
 
@@ -66,6 +69,7 @@ export type FaultKind =
   | 'reject'
   | 'throw-on-entry'
   | 'cursor'
+  | 'slow-cursor'
   | 'stuck'
   | 'late-lease'
   | 'hang-up'
@@ -73,7 +77,7 @@ export type FaultKind =
 
 export const FAULT_KINDS: readonly FaultKind[] = [
   'sleep', 'transaction-open', 'transaction-failed', 'terminate', 'reject', 'throw-on-entry',
-  'cursor', 'stuck', 'late-lease', 'hang-up', 'slow-reader',
+  'cursor', 'slow-cursor', 'stuck', 'late-lease', 'hang-up', 'slow-reader',
 ];
 
 /** Bounds that keep one schedule short: milliseconds, rows, requests. */
@@ -87,6 +91,8 @@ export const LIMITS = {
   hangUpBytes: 40_000,
   pauseMs: 300,
   cursorRows: 3_000,
+  /** A slow cursor sleeps once a read of 100: at most 5 reads. */
+  slowCursorRows: 500,
   max: 3,
 } as const;
 
@@ -103,7 +109,12 @@ export function scheduleArbitrary(kinds: readonly FaultKind[] = FAULT_KINDS): fc
     if (has(kind)) steps.push({ weight: 1, arbitrary: fc.constant<Step>({ kind }) });
   }
   const endings: fc.Arbitrary<Ending>[] = [fc.constant<Ending>({ kind: 'json' })];
-  if (has('cursor')) endings.push(fc.integer({ min: 1, max: LIMITS.cursorRows }).map((rows): Ending => ({ kind: 'cursor', rows })));
+  const rows = fc.integer({ min: 1, max: LIMITS.cursorRows });
+  if (has('cursor')) endings.push(rows.map((count): Ending => ({ kind: 'cursor', rows: count, batchSleepMs: 0 })));
+  if (has('slow-cursor')) {
+    const fewRows = fc.integer({ min: 1, max: LIMITS.slowCursorRows });
+    endings.push(fc.record({ rows: fewRows, batchSleepMs: fc.integer({ min: 1, max: LIMITS.sleepMs }) }).map(({ rows: count, batchSleepMs }): Ending => ({ kind: 'cursor', rows: count, batchSleepMs })));
+  }
   if (has('stuck')) endings.push(fc.constant<Ending>({ kind: 'stuck' }));
 
   // Most requests are over within a few milliseconds: half the timed hang-ups land there.

@@ -1,5 +1,5 @@
-// The soak's requests: nine in ten plain (a lease and a query), one in ten a fault, each fault kind
-// in turn. The server runs the plan (plan-runner.ts); the load client behaves as `client` says.
+// The soak's requests: nine in ten plain (a lease and a query), one in ten a fault (by default),
+// each fault kind in turn. The server runs the plan (plan-runner.ts); the load client behaves as `client` says.
 import type { RequestPlan } from './schedule.ts';
 
 /** What the soak's client does with a request (undici, keep-alive). */
@@ -36,8 +36,8 @@ export const FAULTS: readonly SoakKind[] = [
   { name: 'transaction left open', plan: plan({ steps: [{ kind: 'transaction-open' }] }), client: {} },
   { name: 'aborted transaction', plan: plan({ steps: [{ kind: 'transaction-failed' }] }), client: {} },
   { name: 'hang-up during pg_sleep', plan: plan({ steps: [{ kind: 'sleep', ms: 100 }] }), client: { abortAfterMs: 5 } },
-  { name: 'hang-up mid-cursor', plan: plan({ ending: { kind: 'cursor', rows: 2_000 } }), client: { abortAfterFirstChunk: true } },
-  { name: 'slow reader of a cursor', plan: plan({ ending: { kind: 'cursor', rows: 300 } }), client: { chunkDelayMs: 2 } },
+  { name: 'hang-up mid-cursor', plan: plan({ ending: { kind: 'cursor', rows: 2_000, batchSleepMs: 0 } }), client: { abortAfterFirstChunk: true } },
+  { name: 'slow reader of a cursor', plan: plan({ ending: { kind: 'cursor', rows: 300, batchSleepMs: 0 } }), client: { chunkDelayMs: 2 } },
   { name: 'late lease', plan: plan({ steps: [{ kind: 'query' }], late: true }), client: {} },
   { name: 'stuck handler, hang-up', plan: plan({ steps: [{ kind: 'lease' }], ending: { kind: 'stuck' } }), client: { abortAfterMs: 5 } },
 ];
@@ -45,8 +45,8 @@ export const FAULTS: readonly SoakKind[] = [
 /** The kinds by id: 0 is plain, 1… the faults. */
 export const SOAK_KINDS: readonly SoakKind[] = [PLAIN, ...FAULTS];
 
-/** Request `n`'s kind id: 90 in 100 plain, then each fault once. */
-export function kindOf(n: number): number {
+/** Request `n`'s kind id: `100 - percent` in 100 plain, then the faults in turn (10 %: each once). */
+export function kindOf(n: number, percent: number): number {
   const slot = n % 100;
-  return slot < 100 - FAULTS.length ? 0 : slot - (100 - FAULTS.length) + 1;
+  return slot < 100 - percent ? 0 : ((slot - (100 - percent)) % FAULTS.length) + 1;
 }

@@ -9,6 +9,8 @@ export interface LoadOptions {
   port: number;
   requests: number;
   concurrency: number;
+  /** Percent of requests that are faults. */
+  faultPercent: number;
   /** Stops sending new requests after this long (milliseconds). */
   timeLimitMs: number;
 }
@@ -45,7 +47,7 @@ async function loop(): Promise<void> {
       return;
     }
     const n = next++;
-    const kind = kindOf(n);
+    const kind = kindOf(n, options.faultPercent);
     counts.sent++;
     await send(n, kind, SOAK_KINDS[kind]!.client);
   }

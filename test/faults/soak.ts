@@ -1,5 +1,5 @@
-// `npm run soak -- [--framework express|fastify|koa] [--requests 1000000] [--concurrency 16] [--max 10] [--time-limit 1800]`
-// A long run, not a test: `--requests` requests (1M by default, 10 % of them faults, soak-kinds.ts)
+// `npm run soak -- [--framework express|fastify|koa] [--requests 1000000] [--faults 10] [--concurrency 16] [--max 10] [--time-limit 1800]`
+// A long run, not a test: `--requests` requests (1M by default, `--faults` % of them faults, 10 by default, soak-kinds.ts)
 // against one framework's guarded route on PostgreSQL (DATABASE_URL, or one of its own), load
 // only to 127.0.0.1 from a child process. Samples the server's heap and PostgreSQL's backends, and
 // prints the figures at the end; exits 1 if a promise broke (a leak, a request not finished once,
@@ -17,7 +17,7 @@ import { HandlerBook, runPlan } from './plan-runner.ts';
 import { SOAK_ABORT_GRACE_MS, SOAK_KINDS } from './soak-kinds.ts';
 import type { LoadCounts, LoadMessage, LoadOptions } from './soak-load.ts';
 
-const USAGE = 'usage: npm run soak -- [--framework express|fastify|koa] [--requests N] [--concurrency C] [--max M] [--time-limit SECONDS]';
+const USAGE = 'usage: npm run soak -- [--framework express|fastify|koa] [--requests N] [--faults PERCENT] [--concurrency C] [--max M] [--time-limit SECONDS]';
 const SAMPLE_INTERVAL_MS = 1_000;
 const PRINT_EVERY_SAMPLES = 10;
 const SETTLE_TIMEOUT_MS = 15_000;
@@ -28,6 +28,7 @@ const { values } = parseArgs({
   options: {
     framework: { type: 'string', default: 'express' },
     requests: { type: 'string', default: '1000000' },
+    faults: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '16' },
     max: { type: 'string', default: '10' },
     'time-limit': { type: 'string', default: '1800' },
@@ -42,6 +43,8 @@ if (!(FRAMEWORKS as readonly string[]).includes(values.framework)) fail(`--frame
 const framework = values.framework as Framework;
 const requests = positiveInteger('requests', values.requests);
 const concurrency = positiveInteger('concurrency', values.concurrency);
+const faultPercent = Number(values.faults);
+if (!Number.isInteger(faultPercent) || faultPercent < 0 || faultPercent > 100) fail(`--faults must be an integer percent (0 to 100), got ${values.faults}`);
 const max = positiveInteger('max', values.max);
 const timeLimitMs = positiveInteger('time-limit', values['time-limit']) * 1000;
 
@@ -64,11 +67,11 @@ const heap = { start: process.memoryUsage().heapUsed, peak: 0, end: 0 };
 let backendsPeak = 0;
 let counts: LoadCounts | undefined;
 let samples = 0;
-console.log(`soak: ${framework}, ${requests} requests (10 % faults), concurrency ${concurrency}, pool max ${max}, abortGrace ${SOAK_ABORT_GRACE_MS} ms, time limit ${timeLimitMs / 1000} s`);
+console.log(`soak: ${framework}, ${requests} requests (${faultPercent} % faults), concurrency ${concurrency}, pool max ${max}, abortGrace ${SOAK_ABORT_GRACE_MS} ms, time limit ${timeLimitMs / 1000} s`);
 
 const started = performance.now();
 const sampler = setInterval(() => void sample(), SAMPLE_INTERVAL_MS);
-const loadOptions: LoadOptions = { port: served.port, requests, concurrency, timeLimitMs };
+const loadOptions: LoadOptions = { port: served.port, requests, concurrency, faultPercent, timeLimitMs };
 const load = fork(fileURLToPath(new URL('./soak-load.ts', import.meta.url)), [JSON.stringify(loadOptions)], { execArgv: ['--import', 'tsx'], cwd: ROOT });
 const timedOut = await new Promise<boolean>((resolve, reject) => {
   load.on('message', (message: LoadMessage) => {
