@@ -6,6 +6,7 @@ import { NODE } from './lib/spawn.ts';
 const benchmarks: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   driver: () => import('./driver/run.ts'),
   middleware: () => import('./middleware/run.ts'),
+  shutdown: () => import('./shutdown/run.ts'),
 };
 
 const names = process.argv.slice(2);
