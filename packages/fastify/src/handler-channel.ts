@@ -1,6 +1,6 @@
 import diagnostics from 'node:diagnostics_channel';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { kState, type Carrier } from './state.ts';
+import { kState, type Carrier, type RequestState } from './state.ts';
 
 /**
  * What Fastify (5.0 and later) publishes around each route handler, on
@@ -9,11 +9,11 @@ import { kState, type Carrier } from './state.ts';
  * then (RequestState ends those with their response). One object per request (Fastify's store).
  */
 interface HandlerMessage {
-  request: FastifyRequest;
-  reply: FastifyReply;
+  request?: FastifyRequest;
+  reply?: FastifyReply;
   /** The handler returned a promise: `asyncEnd` follows. */
   async: boolean;
-  route: { url: string; method: string };
+  route?: { url: string; method: string };
   error?: unknown;
 }
 
@@ -48,17 +48,23 @@ export function followHandlers(): () => void {
   };
 }
 
+/**
+ * The request's state, or none: a request of an instance without closeguard, or a message that
+ * does not carry a native request (a subscriber's throw would be an uncaught exception).
+ */
+function stateOf(message: HandlerMessage): RequestState | undefined {
+  return (message.request?.raw as Carrier | undefined)?.[kState];
+}
+
 function onStart(message: unknown): void {
-  const { request, route } = message as HandlerMessage;
-  (request.raw as Carrier)[kState]?.handlerStarted(route.url);
+  stateOf(message as HandlerMessage)?.handlerStarted((message as HandlerMessage).route?.url);
 }
 
 function onEnd(message: unknown): void {
-  const { request, async, error } = message as HandlerMessage;
-  if (!async) (request.raw as Carrier)[kState]?.handlerReturned(error);
+  const { async, error } = message as HandlerMessage;
+  if (!async) stateOf(message as HandlerMessage)?.handlerReturned(error);
 }
 
 function onAsyncEnd(message: unknown): void {
-  const { request, error } = message as HandlerMessage;
-  (request.raw as Carrier)[kState]?.handlerSettled(error);
+  stateOf(message as HandlerMessage)?.handlerSettled((message as HandlerMessage).error);
 }

@@ -22,7 +22,7 @@ export type ConnectionClosingPluginOptions = (ConnectionClosingOptions | { guard
 function connectionClosingPlugin(fastify: FastifyInstance, options: ConnectionClosingPluginOptions, done: (error?: Error) => void): void {
   let guard: ConnectionClosingMiddleware;
   let logger: Logger;
-  let closeTimeout: number | undefined;
+  let closeTimeout: number;
   try {
     guard = guardFrom(options);
     logger = checkLogger('connectionClosing', options.logger);
@@ -37,19 +37,32 @@ function connectionClosingPlugin(fastify: FastifyInstance, options: ConnectionCl
   fastify.addHook('preHandler', reenter);
   fastify.addHook('onSend', onSend);
   fastify.addHook('onError', onError);
-  const unfollow = followHandlers();
-  const close = (): Promise<void> => guard.close(closeTimeout === undefined ? {} : { timeout: closeTimeout });
-  // Before Fastify closes its server, whose close waits for every request in flight: the guard's
-  // close is what ends a request that would never end (aborted after closeTimeout, its response cut).
+  closeWithFastify(fastify, guard, closeTimeout, followHandlers());
+  done();
+}
+
+/**
+ * `fastify.close()` closes the guard, bounded by `closeTimeout` + `abortGrace`. Fastify's server
+ * close comes first and waits for every request in flight, also one that never ends: from
+ * preClose on, a timer aborts what is left after `closeTimeout` (the guard cuts their responses),
+ * which ends it. Until then the guard admits as before, so Fastify answers requests that arrive
+ * while it closes as it would without closeguard (`return503OnClosing`).
+ */
+function closeWithFastify(fastify: FastifyInstance, guard: ConnectionClosingMiddleware, closeTimeoutMs: number, unfollow: () => void): void {
+  let deadline: number | undefined;
+  let timer: NodeJS.Timeout | undefined;
   fastify.addHook('preClose', (closing) => {
-    void close().catch(() => undefined); // awaited, and its error passed on, in onClose
+    deadline = Date.now() + closeTimeoutMs;
+    // Its error, if any, reaches onClose: close() returns the same promise there.
+    timer = setTimeout(() => void guard.close({ timeout: 0 }).catch(() => undefined), closeTimeoutMs).unref();
     closing();
   });
   fastify.addHook('onClose', (_instance, closed) => {
+    clearTimeout(timer);
     unfollow();
-    close().then(() => closed(), closed);
+    const timeout = deadline === undefined ? closeTimeoutMs : Math.max(0, deadline - Date.now());
+    guard.close({ timeout }).then(() => closed(), closed);
   });
-  done();
 }
 
 /**
@@ -79,9 +92,13 @@ function guardFrom(options: ConnectionClosingPluginOptions): ConnectionClosingMi
   return options.guard;
 }
 
-function checkCloseTimeout(value: unknown): number | undefined {
+/** `closeTimeout` when none is given: the guard's own `close()` default. */
+const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+
+function checkCloseTimeout(value: unknown): number {
+  if (value === undefined) return DEFAULT_CLOSE_TIMEOUT_MS;
   // NaN fails `>= 0` too.
-  if (value === undefined || (typeof value === 'number' && value >= 0)) return value;
+  if (typeof value === 'number' && value >= 0) return value;
   throw new TypeError(`option closeTimeout must be a number of milliseconds ≥ 0; received ${describe(value)}`);
 }
 

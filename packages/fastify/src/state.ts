@@ -41,7 +41,7 @@ export class RequestState extends HostRequest {
   }
 
   /** Fastify is about to run the route's handler (its handler channel's `start`). */
-  handlerStarted(route: string): void {
+  handlerStarted(route: string | undefined): void {
     if (this.#handler !== NOT_STARTED) return;
     this.scope.route = route;
     this.#handler = RUNNING;

@@ -1,3 +1,5 @@
+import http from 'node:http';
+import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
@@ -65,6 +67,43 @@ describe('fastify.close()', () => {
     });
   });
 
+  describe.each([
+    [false, 'HTTP/1.1 200 OK'],
+    [true, 'HTTP/1.1 503 Service Unavailable'],
+  ])('with return503OnClosing: %s and a request whose headers end while Fastify closes', (return503OnClosing, statusLine) => {
+    it(`answers it as Fastify does without closeguard: ${statusLine}`, async () => {
+      const { pool } = harness.pool(1);
+      const guard = harness.guard({ pool });
+      let started = false;
+      let finish!: () => void;
+      const gate = new Promise<void>((resolve) => (finish = resolve));
+      let endHeaders = (): void => undefined;
+      const { url, fastify } = await harness.serve(guard, (app) => {
+        // Fastify is closing (it answers new requests with 503 unless told not to), its server not yet.
+        app.addHook('preClose', (done) => {
+          endHeaders();
+          done();
+        });
+        app.get('/slow', async () => {
+          started = true;
+          await gate;
+          return 'slow';
+        });
+        app.get('/one', async (request) => (await request.db()) && 'one');
+      }, { return503OnClosing });
+      const slow = getOnce(`${url}/slow`); // no keep-alive: Fastify's close would wait for the idle socket
+      await eventually(() => expect(started).toBe(true));
+      // Headers begun before close() (so the server does not close the connection as idle), ended after it.
+      const late = await rawRequestStarted(url, '/one');
+      endHeaders = () => void late.socket.write('\r\n');
+      const closed = fastify.close();
+      expect((await late.response).split('\r\n')[0]).toBe(statusLine);
+      finish();
+      expect(await slow).toBe('slow');
+      await closed;
+    });
+  });
+
   describe('with a request that finishes within closeTimeout', () => {
     it('lets it finish and answer, then resolves', async () => {
       const { pool } = harness.pool(1);
@@ -90,3 +129,31 @@ describe('fastify.close()', () => {
     });
   });
 });
+
+/** A socket that has sent all of a GET's head but its final CRLF; `response` is everything the server sends back. */
+async function rawRequestStarted(url: string, path: string): Promise<{ socket: net.Socket; response: Promise<string> }> {
+  const { hostname, port } = new URL(url);
+  const socket = net.connect(Number(port), hostname);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n`);
+  const response = new Promise<string>((resolve) => {
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('close', () => resolve(text));
+    socket.on('error', () => undefined);
+  });
+  return { socket, response };
+}
+
+/** A GET on a connection of its own (`Connection: close`); resolves with the body. */
+function getOnce(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get(url, { agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve(text));
+    }).on('error', reject);
+  });
+}

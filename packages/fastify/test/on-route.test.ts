@@ -1,3 +1,5 @@
+import diagnostics from 'node:diagnostics_channel';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { FastifyInstance, RouteOptions } from 'fastify';
@@ -30,6 +32,22 @@ describe("connectionClosing and the app's onRoute hooks", () => {
       expect(await (await fetch(`${url}/one`)).json()).toEqual({ one: 1 });
       await eventually(() => expect(guard.stats().released).toBe(1));
       expect(harness.finished.map(({ reason, route }) => [reason, route])).toEqual([['complete', '/one']]);
+    });
+  });
+
+  describe("when something else publishes on Fastify's handler channel", () => {
+    it('ignores messages without a native request (a throw there would be an uncaught exception)', async () => {
+      const { pool } = harness.pool(1);
+      const { url } = await harness.serve(harness.guard({ pool }), (fastify) => {
+        fastify.get('/one', () => 'one');
+      });
+      for (const event of ['start', 'end', 'asyncEnd']) {
+        for (const message of [{}, { request: {} }, { request: { raw: {} }, async: false }]) {
+          diagnostics.channel(`tracing:fastify.request.handler:${event}`).publish(message);
+        }
+      }
+      await nextTurn(); // where diagnostics_channel rethrows a subscriber's error
+      expect(await (await fetch(`${url}/one`)).text()).toBe('one');
     });
   });
 });
