@@ -3,6 +3,7 @@
 import { Readable } from 'node:stream';
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
+import { closeCursor } from '@closeguard/pg';
 
 /** One account, made up from its id: no table to create, nothing left in a DATABASE_URL database. */
 const ACCOUNT_SQL = `SELECT id, 'account-' || id AS name, (id * 37) % 1000 AS balance FROM generate_series(1, 1000) id WHERE id = $1`;
@@ -48,7 +49,7 @@ export function exportRows(client: pg.Client, count: number): Readable {
         yield batch.map((row) => `${JSON.stringify(row)}\n`).join('');
       }
     } finally {
-      await cursor.close();
+      await closeCursor(cursor, client);
     }
   }
   return Readable.from(rows(), { objectMode: false });

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { ConnectionClosingMiddleware } from '@closeguard/core';
-import { createPool } from '@closeguard/pg';
+import { closeCursor, createPool } from '@closeguard/pg';
 import { FRAMEWORKS, serve, type FaultHandler } from '../../test/faults/hosts.ts';
 import { startDatabase } from '../middleware/postgres.ts';
 
@@ -33,7 +33,7 @@ const handler: FaultHandler = async (id, io) => {
     try {
       for (let batch = await cursor.read(100); batch.length > 0; batch = await cursor.read(100)) yield batch.map((row) => `${JSON.stringify(row)}\n`).join('');
     } finally {
-      await cursor.close();
+      await closeCursor(cursor, client);
     }
   }
   return { kind: 'stream', stream: Readable.from(rows(), { objectMode: false }) };

@@ -4,6 +4,7 @@
 import type { Pool } from 'generic-pool';
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
+import { closeCursor } from '@closeguard/pg';
 
 /** Rows in `events`, streamed by GET /export: enough (~700 kB) that a hang-up lands mid-stream. */
 export const EVENT_COUNT = 10_000;
@@ -77,7 +78,7 @@ export async function* eventsAsNdjson(db: pg.Client): AsyncGenerator<string> {
       yield batch.map((row) => `${JSON.stringify(row)}\n`).join('');
     }
   } finally {
-    await cursor.close();
+    await closeCursor(cursor, db);
   }
 }
 

@@ -11,12 +11,8 @@ import { FAULT_KINDS, scheduleArbitrary, type FaultKind } from './schedule.ts';
  * draw them with `--kinds`); each says what fails and how to replay it.
  */
 export const DISABLED_KINDS: ReadonlyMap<FaultKind, string> = new Map<FaultKind, string>([
-  [
-    'slow-cursor',
-    'a cursor read still pending when abortGrace destroys the connection: the route\'s `finally { await cursor.close() }` ' +
-      '(the READMEs\' pattern) never settles, since pg-cursor waits for a readyForQuery that an ended client never sends ' +
-      '(npm run faults -- --framework express --kinds slow-cursor,hang-up --seed 7 --path 8:7:5:18:17:4:4:9:4:2:2:16:35:3:8:13:38:3:0:12:7:12:6:34:2:1)',
-  ],
+  // None today. 'slow-cursor' was, until routes closed their cursors with @closeguard/pg's closeCursor():
+  // pg-cursor's own close() never settles once the connection died.
 ]);
 
 /** The kinds drawn by default: all but the disabled ones. */

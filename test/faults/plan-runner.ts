@@ -3,6 +3,7 @@
 import { Readable } from 'node:stream';
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
+import { closeCursor } from '@closeguard/pg';
 import type { RequestPlan, Step } from './schedule.ts';
 
 /** An error a plan raises on purpose. */
@@ -153,7 +154,7 @@ function cursorStream(client: pg.Client, { rows, batchSleepMs }: { rows: number;
         yield batch.map((row) => `${JSON.stringify(row)}\n`).join('');
       }
     } finally {
-      await cursor.close().catch(() => undefined);
+      await closeCursor(cursor, client); // pg-cursor's close() alone never settles once the client died
       book.cursorsClosed++;
     }
   }

@@ -16,7 +16,7 @@ import {
   type RequestScope,
   type RequestStartedMessage,
 } from '@closeguard/core';
-import { createPool } from '@closeguard/pg';
+import { closeCursor, createPool } from '@closeguard/pg';
 import type { ListeningServer } from './host.ts';
 import { backendPids, backendsFor, databaseUrl, terminateBackend } from './postgres/index.ts';
 import type { Db, DbClient, GuardedHost, GuardedRoute } from './routes.ts';
@@ -77,7 +77,7 @@ export function ndjsonCursor(client: DbClient, count: number, onClosed: () => vo
         yield batch.map((row) => `${JSON.stringify(row)}\n`).join('');
       }
     } finally {
-      await cursor.close();
+      await closeCursor(cursor, client as pg.Client);
       onClosed();
     }
   }

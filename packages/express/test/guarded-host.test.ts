@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import Cursor from 'pg-cursor';
+import { closeCursor } from '@closeguard/pg';
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConnectionClosingMiddleware } from '@closeguard/core';
@@ -41,7 +42,7 @@ describe('the express GuardedHost', () => {
             try {
               for (let rows = await cursor.read(100); rows.length > 0; rows = await cursor.read(100)) yield rows.map((row) => `${JSON.stringify(row)}\n`).join('');
             } finally {
-              await cursor.close();
+              await closeCursor(cursor, client);
               cursorClosed++;
             }
           })(), { objectMode: false });

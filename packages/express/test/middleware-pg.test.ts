@@ -2,6 +2,7 @@ import http from 'node:http';
 import { Readable, pipeline } from 'node:stream';
 import express, { type ErrorRequestHandler } from 'express';
 import Cursor from 'pg-cursor';
+import { closeCursor } from '@closeguard/pg';
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { connection, ConnectionClosingMiddleware, type ConnectionClosingOptions } from '@closeguard/core';
@@ -34,7 +35,7 @@ function cursorStream(client: pg.Client, onClosed: () => void): Readable {
         yield rows.map((row) => `${JSON.stringify(row)}\n`).join('');
       }
     } finally {
-      await cursor.close();
+      await closeCursor(cursor, client);
       onClosed();
     }
   })(), { objectMode: false });
@@ -70,7 +71,7 @@ describe('connectionClosing(guard) on PostgreSQL', () => {
           try {
             for (let rows = await cursor.read(100); rows.length > 0; rows = await cursor.read(100)) yield rows.map((row) => `${JSON.stringify(row)}\n`).join('');
           } finally {
-            await cursor.close();
+            await closeCursor(cursor, client);
             closed++;
           }
         })(), { objectMode: false });

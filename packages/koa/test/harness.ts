@@ -4,6 +4,7 @@ import type { Pool } from 'generic-pool';
 import Koa from 'koa';
 import type pg from 'pg';
 import Cursor from 'pg-cursor';
+import { closeCursor } from '@closeguard/pg';
 import { ConnectionClosingMiddleware, type ConnectionClosingOptions } from '@closeguard/core';
 import { connectionClosing, type ConnectionClosing } from '@closeguard/koa';
 import { PoolHarness, usePoolHarness } from '../../conformance/src/postgres/harness.ts';
@@ -81,7 +82,7 @@ export async function* cursorRows(client: pg.Client, count: number, probe: Curso
     }
   } finally {
     probe.closing?.();
-    await cursor.close();
+    await closeCursor(cursor, client);
     probe.closed++;
   }
 }

@@ -2,6 +2,8 @@ export { createPool } from './create-pool.ts';
 export { fromPgPool } from './from-pg-pool.ts';
 export { pgPolicy } from './policy.ts';
 export { cancelQuery } from './cancel.ts';
+export { closeCursor } from './close-cursor.ts';
+export type { ClosableCursor } from './close-cursor.ts';
 
 import type pg from 'pg';
 

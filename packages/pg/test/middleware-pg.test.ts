@@ -1,4 +1,5 @@
 import Cursor from 'pg-cursor';
+import { closeCursor } from '@closeguard/pg';
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { connection, type LeakReport } from '@closeguard/core';
@@ -173,7 +174,7 @@ describe('ConnectionClosingMiddleware on PostgreSQL', () => {
               yield rows.map((row) => `${JSON.stringify(row)}\n`).join('');
             }
           } finally {
-            await cursor.close();
+            await closeCursor(cursor, client);
             cursorClosed++;
           }
         })();
