@@ -82,6 +82,11 @@ export class RequestLeases implements Finisher {
     return all;
   }
 
+  /** Whether the request asked for a connection (it holds one, or waits for one or for a place). */
+  get leasing(): boolean {
+    return this.#firstLease !== undefined;
+  }
+
   /**
    * Shutdown gave up waiting: cancels, server-side, the query running on each of the request's
    * connections (a `pg_sleep` or a cursor stops now, its handler gets an error and settles).

@@ -149,16 +149,17 @@ export class ConnectionClosingMiddleware {
   }
 
   async #shutdown(timeoutMs: number): Promise<void> {
+    // From now on a first lease is refused (503): a request that holds no connection has nothing
+    // for the guard to wait for or give back, so only those that lease are waited for and aborted.
     this.#admission.close();
-    const { inFlight } = this.#context;
     if (!(await this.#settled(timeoutMs))) {
-      for (const leases of RequestLeases.inFlight(inFlight)) {
+      for (const leases of this.#leasing()) {
         (leases.scope as Partial<HostScope>).abort?.('shutdown');
         leases.cancelRunning();
       }
       if (!(await this.#settled(this.#settings.abortGrace))) {
         // Handlers still running: their connections are given up on (cancelled, destroyed), never released.
-        await Promise.all(RequestLeases.inFlight(inFlight).map((leases) => leases.scope.close('shutdown')));
+        await Promise.all(this.#leasing().map((leases) => leases.scope.close('shutdown')));
       }
     }
     for (const { pool } of this.#settings.entries.values()) {
@@ -167,10 +168,15 @@ export class ConnectionClosingMiddleware {
     }
   }
 
-  /** Resolves true once no request is in flight, false after `timeoutMs`. */
+  /** The requests in flight that leased (or wait for) a connection. */
+  #leasing(): RequestLeases[] {
+    return RequestLeases.inFlight(this.#context.inFlight).filter((leases) => leases.leasing);
+  }
+
+  /** Resolves true once no request holds or waits for a connection, false after `timeoutMs`. */
   async #settled(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    while (this.#context.inFlight.head !== undefined || this.#admission.inFlight > 0) {
+    while (this.#leasing().length > 0 || this.#admission.inFlight > 0) {
       if (Date.now() >= deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }

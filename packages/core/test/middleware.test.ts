@@ -458,6 +458,31 @@ describe('ConnectionClosingMiddleware', () => {
       await closing;
       expect(pool.size).toBe(0);
     });
+
+    it('neither waits for nor cuts a request that holds no connection; its first lease after close() is a 503', async () => {
+      const pool = fakePool(2);
+      const { promise: blocked, open: unblock } = createGate();
+      let waiting = false;
+      const { url, guard } = await serve(async (_env, start) => {
+        waiting = true;
+        await blocked; // reading a slow body, say: no connection yet
+        await connection();
+        return ok(start);
+      }, { pool });
+      const inFlight = fetch(url);
+      await eventually(() => expect(waiting).toBe(true));
+      await guard.close({ timeout: 60_000 }); // resolves at once: nothing is leased
+      expect(pool.size).toBe(0);
+      unblock();
+      const answer = await inFlight;
+      expect(answer.status).toBe(503);
+      expect(answer.headers.get('retry-after')).toBe('1');
+    });
+
+    it('throws a TypeError for a timeout that is not milliseconds ≥ 0', () => {
+      const guard = new ConnectionClosingMiddleware({ pool: fakePool(1) });
+      expect(() => guard.close({ timeout: -1 })).toThrow(TypeError);
+    });
   });
 
   describe('with bad options', () => {
