@@ -1,4 +1,4 @@
-import { Admission, type Waiting } from './admission.ts';
+import { Admission } from './admission.ts';
 import { CloseguardError } from './errors.ts';
 import { InFlight, Ledger, RequestLeases, type LeaseContext } from './leases.ts';
 import { checkMiddlewareOptions, type ConnectionClosingOptions, type Settings } from './options.ts';
@@ -103,12 +103,6 @@ export class ConnectionClosingMiddleware {
     this.#admission.ensureOpen();
     this.open(scope);
     return true;
-  }
-
-  /** Lets in a request `tryEnter()` turned away; since entering never waits, it is let in at once. */
-  queue(scope: RequestScope, waiting: Waiting): void {
-    this.open(scope);
-    waiting.admitted();
   }
 
   /** After a hang-up, how long a busy connection (or a still-running handler) is waited for. */

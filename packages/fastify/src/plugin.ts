@@ -131,26 +131,17 @@ function createOnRequest(guard: ConnectionClosingMiddleware, logger: Logger) {
     });
     raw[kState] = state;
     watchResponse(state, reply.raw);
-    let entered: boolean;
     try {
-      entered = guard.tryEnter(state.scope);
+      guard.tryEnter(state.scope); // refuses synchronously once closing; admission is the first request.db()'s
     } catch (error) {
       refuse(state, reply, error, done);
       return;
     }
-    if (entered) {
-      state.scope.run(done);
-      return;
-    }
-    // Under load about every other request waits here: callbacks, not a promise and a turn of the loop.
-    guard.queue(state.scope, {
-      admitted: () => state.scope.run(done),
-      refused: (error) => refuse(state, reply, error, done),
-    });
+    state.scope.run(done);
   };
 }
 
-/** Answers a request the guard did not admit: 503 + Retry-After through Fastify's reply (onSend runs, the error handler does not). */
+/** Answers a request refused at the door (shutdown): 503 + Retry-After through Fastify's reply (onSend runs, the error handler does not). */
 function refuse(state: RequestState, reply: FastifyReply, error: unknown, done: HookHandlerDoneFunction): void {
   if (!(error instanceof CloseguardError)) {
     done(error instanceof Error ? error : new Error(String(error), { cause: error })); // not ours: the framework's error path
@@ -162,7 +153,7 @@ function refuse(state: RequestState, reply: FastifyReply, error: unknown, done: 
       reply.code(503).header('retry-after', String(error.retryAfter ?? 1)).type('text/plain; charset=utf-8').send('Service Unavailable\n');
     }
   }
-  state.finished(); // the reply is out, or the client left while queued: no handler will run
+  state.finished(); // the reply is out: no handler will run
 }
 
 /**
