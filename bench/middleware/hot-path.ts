@@ -10,7 +10,8 @@
 // Usage: hot-path.ts <step> <iterations> [warm-up iterations, default a tenth]; prints
 // {"nsPerRequest": …} for the iterations after the warm-up.
 import genericPool from 'generic-pool';
-import { ConnectionClosingMiddleware, connection, createScope, leasesFor, type GatewayApp, type GatewayEnv, type StartResponse } from '@closeguard/core';
+import { ConnectionClosingMiddleware, connection, type GatewayApp, type GatewayEnv, type StartResponse } from '@closeguard/core';
+import { createScope, leasesFor } from '@closeguard/core/host';
 
 const STEPS = ['bare', 'listener', 'weakmap', 'defer', 'opened', 'guarded', 'async'] as const;
 type Step = (typeof STEPS)[number];

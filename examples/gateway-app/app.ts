@@ -3,7 +3,8 @@
 // leases it and the request gives it back; the app releases nothing. Its export body is a
 // generator whose finally closes the cursor, and every host runs that finally exactly once.
 import type pg from 'pg';
-import { leasesFor, type GatewayApp, type GatewayBody, type GatewayEnv, type StartResponse } from '@closeguard/core';
+import { type GatewayApp, type GatewayBody, type GatewayEnv, type StartResponse } from '@closeguard/core';
+import { leasesFor } from '@closeguard/core/host';
 import { eventsAsNdjson, USERS_SQL } from '../shared/schema.ts';
 
 const TEXT = { 'content-type': 'text/plain; charset=utf-8' };

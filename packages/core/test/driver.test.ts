@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  drive,
-  isCloseguardError,
-  signals,
-  type GatewayApp,
-  type GatewayBody,
-  type RequestExceptionMessage,
-} from '@closeguard/core';
+import { isCloseguardError, signals, type GatewayApp, type GatewayBody, type RequestExceptionMessage } from '@closeguard/core';
+import { drive } from '@closeguard/core/host';
 import { testEnv } from '../../conformance/src/support/env.ts';
 
 const envFor = testEnv;

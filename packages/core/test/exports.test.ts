@@ -1,32 +1,33 @@
 import { describe, expect, it } from 'vitest';
 import * as core from '@closeguard/core';
+import * as host from '@closeguard/core/host';
 
 describe('@closeguard/core exports', () => {
-  it('exposes exactly the public names', () => {
+  it('exposes exactly what applications use', () => {
     expect(Object.keys(core).sort()).toEqual(
       [
         'CloseguardError',
         'ConnectionClosingMiddleware',
         'ContractError',
-        'DEFAULT_ABORT_GRACE_MS',
-        'GatewayReadable',
-        'HostRequest',
         'channelNames',
-        'checkHostOptions',
-        'checkLogger',
         'connection',
-        'createScope',
         'currentScope',
-        'drive',
         'errorCatalog',
         'getErrorStatus',
         'isCloseguardError',
-        'leasesFor',
         'poolPolicy',
         'signals',
         'validate',
       ].sort(),
     );
+  });
+
+  it('exposes what hosts and adapters use under @closeguard/core/host, and none of it at the root', () => {
+    const names = Object.keys(host);
+    expect(names.sort()).toEqual(
+      ['DEFAULT_ABORT_GRACE_MS', 'GatewayReadable', 'HostRequest', 'checkHostOptions', 'checkLogger', 'createScope', 'drive', 'leasesFor'].sort(),
+    );
+    for (const name of names) expect(core).not.toHaveProperty(name);
   });
 
   it('gives every error code a status and a fix', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkHostOptions, checkLogger } from '@closeguard/core';
+import { checkHostOptions, checkLogger } from '@closeguard/core/host';
 
 describe('checkHostOptions', () => {
   it('accepts no options, empty options and every shared option set right', () => {

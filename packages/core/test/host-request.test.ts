@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { HostRequest, signals, type RequestFinishedMessage } from '@closeguard/core';
+import { signals, type RequestFinishedMessage } from '@closeguard/core';
+import { HostRequest } from '@closeguard/core/host';
 
 /** The requestFinished messages of `request`, collected until `closed` resolves. */
 async function finishesOf(request: HostRequest, act: () => void): Promise<RequestFinishedMessage[]> {

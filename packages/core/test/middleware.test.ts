@@ -7,18 +7,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 
 /** Waits for asynchronous cleanup; generous, since a loaded 2-core machine is slow, not wrong. */
 const eventually = <T>(check: () => T | Promise<T>): Promise<T> => vi.waitFor(check, { timeout: 5_000, interval: 20 });
-import {
-  ConnectionClosingMiddleware,
-  connection,
-  createScope,
-  isCloseguardError,
-  leasesFor,
-  poolPolicy,
-  type ConnectionClosingOptions,
-  type GatewayApp,
-  type LeakReport,
-  type PoolPolicy,
-} from '@closeguard/core';
+import { ConnectionClosingMiddleware, connection, isCloseguardError, poolPolicy, type ConnectionClosingOptions, type GatewayApp, type LeakReport, type PoolPolicy } from '@closeguard/core';
+import { createScope, leasesFor } from '@closeguard/core/host';
 import { requestListener } from '@closeguard/node';
 import { hangUpMidStream, hangUpWhen } from '../../conformance/src/support/hang-up.ts';
 import { createGate } from '../../conformance/src/support/wait.ts';

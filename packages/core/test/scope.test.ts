@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createScope, currentScope, isCloseguardError, signals, type RequestFinishedMessage } from '@closeguard/core';
+import { currentScope, isCloseguardError, signals, type RequestFinishedMessage } from '@closeguard/core';
+import { createScope } from '@closeguard/core/host';
 
 const quiet = { error: () => undefined };
 

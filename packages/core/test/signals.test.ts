@@ -1,6 +1,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
-import { channelNames, createScope, signals, type RequestStartedMessage } from '@closeguard/core';
+import { channelNames, signals, type RequestStartedMessage } from '@closeguard/core';
+import { createScope } from '@closeguard/core/host';
 
 describe('signals', () => {
   it('publishes on the documented diagnostics_channel names', async () => {

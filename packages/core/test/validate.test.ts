@@ -429,9 +429,10 @@ describe('validate(app)', () => {
     beforeAll(async () => {
       const root = fileURLToPath(new URL('../../../', import.meta.url));
       const entry = fileURLToPath(new URL('../src/index.ts', import.meta.url));
+      const hostEntry = fileURLToPath(new URL('../src/host.ts', import.meta.url));
       const { stdout } = await promisify(execFile)(
         process.execPath,
-        ['--expose-gc', '--import', 'tsx', '--input-type=module', '--eval', gcScript(entry)],
+        ['--expose-gc', '--import', 'tsx', '--input-type=module', '--eval', gcScript(entry, hostEntry)],
         { cwd: root, timeout: 30_000 },
       );
       output = JSON.parse(stdout) as typeof output;
@@ -527,9 +528,10 @@ describe('validate(app)', () => {
 });
 
 /** The child process of the GC test: one body dropped unclosed, one closed, then collected. */
-function gcScript(entry: string): string {
+function gcScript(entry: string, hostEntry: string): string {
   return `
-    import { createScope, signals, validate } from ${JSON.stringify(entry)};
+    import { signals, validate } from ${JSON.stringify(entry)};
+    import { createScope } from ${JSON.stringify(hostEntry)};
     const reports = [];
     const logged = [];
     signals.requestException.subscribe(({ error, phase }) => reports.push({ phase, code: error.code, message: error.message }));

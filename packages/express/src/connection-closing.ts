@@ -1,7 +1,9 @@
 import { IncomingMessage, STATUS_CODES } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { checkLogger, CloseguardError, ConnectionClosingMiddleware, getErrorStatus, leasesFor } from '@closeguard/core';
-import type { ConnectionClosingOptions, HostScope, Logger } from '@closeguard/core';
+import { CloseguardError, ConnectionClosingMiddleware, getErrorStatus } from '@closeguard/core';
+import { checkLogger, leasesFor } from '@closeguard/core/host';
+import type { ConnectionClosingOptions, Logger } from '@closeguard/core';
+import type { HostScope } from '@closeguard/core/host';
 import { ExpressRequest, GuardRequest, onResponseClose, requestSlot, watchLayers, type SlottedRequest } from './request.ts';
 
 /** What `connectionClosing()` takes besides the guard's own options. */

@@ -1,6 +1,7 @@
 import { pipeline } from 'node:stream';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { drive, HostRequest, type BodyOutcome, type GatewayApp, type GatewayReadable, type HostEnv } from '@closeguard/core';
+import { type GatewayApp } from '@closeguard/core';
+import { drive, HostRequest, type BodyOutcome, type GatewayReadable, type HostEnv } from '@closeguard/core/host';
 import { createEnv } from '@closeguard/node';
 import { setHeaders } from './headers.ts';
 import { checkGatewayOptions, type GatewayOptions, type GatewaySettings as Settings } from './options.ts';

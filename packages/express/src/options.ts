@@ -1,4 +1,5 @@
-import { checkHostOptions, type HostOptions, type Logger } from '@closeguard/core';
+import { type Logger } from '@closeguard/core';
+import { checkHostOptions, type HostOptions } from '@closeguard/core/host';
 
 /** Options of `gateway()`: those every host takes. Durations are milliseconds, sizes bytes. */
 export interface GatewayOptions extends HostOptions {

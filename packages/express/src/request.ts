@@ -1,6 +1,7 @@
 import { tracingChannel } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HostRequest, type ConnectionClosingMiddleware, type HostRequestOptions, type HostScope } from '@closeguard/core';
+import { type ConnectionClosingMiddleware } from '@closeguard/core';
+import { HostRequest, type HostRequestOptions, type HostScope } from '@closeguard/core/host';
 
 /** Where a request's closeguard state lives on Express's `req` (a slot, not a WeakMap: every request pays for it). */
 export const requestSlot: unique symbol = Symbol('closeguard.express.request') as never;

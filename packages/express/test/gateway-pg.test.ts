@@ -3,7 +3,8 @@ import compression from 'compression';
 import express from 'express';
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { connection, ConnectionClosingMiddleware, leasesFor, type GatewayApp, type GatewayEnv } from '@closeguard/core';
+import { connection, ConnectionClosingMiddleware, type GatewayApp, type GatewayEnv } from '@closeguard/core';
+import { leasesFor } from '@closeguard/core/host';
 import { connectionClosing, gateway } from '@closeguard/express';
 import { eventually, GRACE_MS, hangUpMidStream, quiet, useHarness } from './harness.ts';
 

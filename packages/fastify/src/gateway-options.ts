@@ -1,4 +1,5 @@
-import { checkHostOptions, type HostOptions, type Logger } from '@closeguard/core';
+import { type Logger } from '@closeguard/core';
+import { checkHostOptions, type HostOptions } from '@closeguard/core/host';
 
 /** The options `gateway` shares with @closeguard/node's `requestListener`. Durations in ms, sizes in bytes. */
 export interface GatewayOptions extends HostOptions {

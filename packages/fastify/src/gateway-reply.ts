@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify';
-import type { BodyOutcome, Driven, Headers, HostEnv } from '@closeguard/core';
+import type { Headers } from '@closeguard/core';
+import type { BodyOutcome, Driven, HostEnv } from '@closeguard/core/host';
 
 /** How a gateway request's body ended, and the error when it failed. */
 export interface Ending {

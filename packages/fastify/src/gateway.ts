@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createEnv } from '@closeguard/node';
-import { drive, type GatewayApp, type HostEnv, type Logger } from '@closeguard/core';
+import { type GatewayApp, type Logger } from '@closeguard/core';
+import { drive, type HostEnv } from '@closeguard/core/host';
 import { checkGatewayOptions, type GatewayOptions, type GatewaySettings } from './gateway-options.ts';
 import { sendDriven, type Ending } from './gateway-reply.ts';
 import { kState, RequestState, watchResponse, type Carrier } from './state.ts';

@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
-import { checkLogger, CloseguardError, ConnectionClosingMiddleware, leasesFor, type ConnectionClosingOptions, type Logger } from '@closeguard/core';
+import { CloseguardError, ConnectionClosingMiddleware, type ConnectionClosingOptions, type Logger } from '@closeguard/core';
+import { checkLogger, leasesFor } from '@closeguard/core/host';
 import { followHandlers } from './handler-channel.ts';
 import { kState, RequestState, watchResponse, type Carrier } from './state.ts';
 

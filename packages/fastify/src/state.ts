@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
-import { HostRequest, type HostRequestOptions } from '@closeguard/core';
+import { HostRequest, type HostRequestOptions } from '@closeguard/core/host';
 
 /** Where a request's state lives: a symbol property on the native request, not a WeakMap. */
 export const kState: unique symbol = Symbol('closeguard.fastify.request') as never;

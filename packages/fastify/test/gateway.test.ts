@@ -3,7 +3,8 @@ import { gunzipSync } from 'node:zlib';
 import compress from '@fastify/compress';
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { connection, leasesFor, type GatewayApp, type GatewayEnv } from '@closeguard/core';
+import { connection, type GatewayApp, type GatewayEnv } from '@closeguard/core';
+import { leasesFor } from '@closeguard/core/host';
 import { gateway } from '@closeguard/fastify';
 import { eventually, hangUpMidStream, quiet, useHarness } from './harness.ts';
 

@@ -1,16 +1,7 @@
 import { Stream, finished } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
-import {
-  checkLogger,
-  CloseguardError,
-  ConnectionClosingMiddleware,
-  GatewayReadable,
-  isCloseguardError,
-  leasesFor,
-  type ConnectionClosingOptions,
-  type HostRequest,
-  type Logger,
-} from '@closeguard/core';
+import { CloseguardError, ConnectionClosingMiddleware, isCloseguardError, type ConnectionClosingOptions, type Logger } from '@closeguard/core';
+import { checkLogger, GatewayReadable, leasesFor, type HostRequest } from '@closeguard/core/host';
 import { checkObject } from './options.ts';
 import { requestOf, startRequest } from './request.ts';
 

@@ -1,5 +1,6 @@
 import type { Context, Middleware, Next } from 'koa';
-import { checkHostOptions, drive, DEFAULT_ABORT_GRACE_MS, type BodyOutcome, type GatewayApp, type Headers, type HostRequest, type Logger } from '@closeguard/core';
+import { type GatewayApp, type Headers, type Logger } from '@closeguard/core';
+import { checkHostOptions, drive, DEFAULT_ABORT_GRACE_MS, type BodyOutcome, type HostRequest } from '@closeguard/core/host';
 import { createEnv } from '@closeguard/node';
 import { requestOf, startRequest } from './request.ts';
 

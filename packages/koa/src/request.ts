@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HostRequest, type Logger } from '@closeguard/core';
+import { type Logger } from '@closeguard/core';
+import { HostRequest } from '@closeguard/core/host';
 
 /** Where the request's HostRequest lives on the native request (a slot, not a WeakMap: it is on every request's path). */
 const requestSlot: unique symbol = Symbol('closeguard.koa.request');

@@ -3,7 +3,8 @@ import Koa from 'koa';
 import compress from 'koa-compress';
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { connection, leasesFor, type GatewayApp, type GatewayBody } from '@closeguard/core';
+import { connection, type GatewayApp, type GatewayBody } from '@closeguard/core';
+import { leasesFor } from '@closeguard/core/host';
 import { gateway } from '@closeguard/koa';
 import { cursorRows, eventually, hangUpMidStream, quiet, useHarness, type CursorProbe } from './harness.ts';
 

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
-import { CloseguardError, type HostEnv, type HostScope } from '@closeguard/core';
+import { CloseguardError } from '@closeguard/core';
+import { type HostEnv, type HostScope } from '@closeguard/core/host';
 
 /** A request as both `node:http` and the `node:http2` compatibility API give it. */
 export type NodeRequest = IncomingMessage | Http2ServerRequest;

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants as http2Constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { pipeline } from 'node:stream';
-import { checkHostOptions, CloseguardError, createScope, drive, type CloseReason, type GatewayApp, type Logger } from '@closeguard/core';
-import type { BodyOutcome } from '@closeguard/core';
+import { CloseguardError, type CloseReason, type GatewayApp, type Logger } from '@closeguard/core';
+import { checkHostOptions, createScope, drive } from '@closeguard/core/host';
+import type { BodyOutcome } from '@closeguard/core/host';
 import { createEnv, type NodeRequest } from './env.ts';
 import { sendError, writeHead, type NodeResponse } from './respond.ts';
 

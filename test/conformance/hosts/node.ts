@@ -1,7 +1,8 @@
 import { createServer } from 'node:http';
 import { createServer as createH2cServer } from 'node:http2';
 import type { Readable } from 'node:stream';
-import { leasesFor, type GatewayApp } from '@closeguard/core';
+import { type GatewayApp } from '@closeguard/core';
+import { leasesFor } from '@closeguard/core/host';
 import { requestListener, type RequestListenerOptions } from '@closeguard/node';
 import { listenOn, type ConformanceHost, type Db, type DbClient, type GuardedHost, type GuardedHostOptions, type HostOptions } from '@closeguard/conformance';
 

@@ -1,4 +1,4 @@
-import { createScope, type HostEnv } from '@closeguard/core';
+import { createScope, type HostEnv } from '@closeguard/core/host';
 
 /** A complete env on a fresh scope, for driving an app without a server. */
 export function testEnv(url = '/'): HostEnv {

@@ -1,6 +1,6 @@
 import { invalidChunk, isChunk } from './checks.ts';
 import { ContractError } from './errors.ts';
-import { signals } from './signals.ts';
+import { signals } from '../host/signals.ts';
 import type { Chunk, ErrorPhase, GatewayBody, GatewayEnv, RequestScope } from './types.ts';
 
 // The body side of validate(): chunks and start() order (app), next()/return()/close() (host).

@@ -1,13 +1,13 @@
 import { Admission } from './admission.ts';
-import { CloseguardError } from './errors.ts';
+import { CloseguardError } from '../contract/errors.ts';
 import { InFlight, Ledger, RequestLeases, type LeaseContext } from './leases.ts';
 import { checkMiddlewareOptions, type ConnectionClosingOptions, type Settings } from './options.ts';
 import type { PoolEntry } from './release-policy.ts';
-import { leasesSlot, type HostScope } from './scope.ts';
+import { leasesSlot, type HostScope } from '../host/scope.ts';
 import { collectStats, type GuardStats } from './stats.ts';
 import { createTracker } from './tracking.ts';
 import type { PoolLike } from './pool.ts';
-import type { GatewayApp, GatewayBody, RequestScope } from './types.ts';
+import type { GatewayApp, GatewayBody, RequestScope } from '../contract/types.ts';
 
 type Slotted = { [leasesSlot]?: unknown };
 

@@ -1,9 +1,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
-import { isThenable } from './checks.ts';
-import { CloseguardError, type ErrorCode } from './errors.ts';
+import { isThenable } from '../contract/checks.ts';
+import { CloseguardError, type ErrorCode } from '../contract/errors.ts';
 import { signals } from './signals.ts';
-import type { AbortReason, Cleanup, CloseReason, ErrorPhase, Logger, RequestScope } from './types.ts';
+import type { AbortReason, Cleanup, CloseReason, ErrorPhase, Logger, RequestScope } from '../contract/types.ts';
 
 /** What a host knows when a request enters. */
 export interface ScopeOptions {

@@ -1,6 +1,6 @@
 import { DEFAULT_ABORT_GRACE_MS } from './driver.ts';
 import { createScope, type HostScope, type ScopeOptions } from './scope.ts';
-import type { CloseReason } from './types.ts';
+import type { CloseReason } from '../contract/types.ts';
 
 /** What an adapter knows when a request enters a framework. */
 export interface HostRequestOptions extends ScopeOptions {

@@ -1,7 +1,7 @@
-import type { RegisteredConnection } from './types.ts';
-import { CloseguardError } from './errors.ts';
+import type { RegisteredConnection } from '../contract/types.ts';
+import { CloseguardError } from '../contract/errors.ts';
 import { leasesFor } from './middleware.ts';
-import { currentScope } from './scope.ts';
+import { currentScope } from '../host/scope.ts';
 
 /**
  * The current request's connection for a pool alias: leased on first use, the same one for the

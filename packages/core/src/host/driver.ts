@@ -1,10 +1,10 @@
 import { GatewayReadable } from './body-stream.ts';
-import { checkAnswer, checkHeaders, checkStatus, closeStray, invalidChunk, isChunk, isThenable } from './checks.ts';
+import { checkAnswer, checkHeaders, checkStatus, closeStray, invalidChunk, isChunk, isThenable } from '../contract/checks.ts';
 import { BodyCursor, type BodyOutcome } from './cursor.ts';
-import { CloseguardError, ContractError } from './errors.ts';
+import { CloseguardError, ContractError } from '../contract/errors.ts';
 import type { HostScope } from './scope.ts';
 import { signals } from './signals.ts';
-import type { Chunk, ErrorPhase, GatewayApp, GatewayEnv, Headers, StartResponse } from './types.ts';
+import type { Chunk, ErrorPhase, GatewayApp, GatewayEnv, Headers, StartResponse } from '../contract/types.ts';
 
 /** Milliseconds a host waits, after a request ends early, for a body stuck at an `await`. */
 export const DEFAULT_ABORT_GRACE_MS = 5_000;

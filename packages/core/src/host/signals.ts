@@ -1,5 +1,5 @@
 import * as diagnosticsChannel from 'node:diagnostics_channel';
-import type { CloseReason, ErrorPhase, RequestScope } from './types.ts';
+import type { CloseReason, ErrorPhase, RequestScope } from '../contract/types.ts';
 
 /** Published on `closeguard:request:start` when a request enters a host. */
 export interface RequestStartedMessage {

@@ -1,7 +1,7 @@
-import { isThenable } from './checks.ts';
-import { CloseguardError, ContractError } from './errors.ts';
+import { isThenable } from '../contract/checks.ts';
+import { CloseguardError, ContractError } from '../contract/errors.ts';
 import type { HostScope } from './scope.ts';
-import type { Chunk, GatewayBody } from './types.ts';
+import type { Chunk, GatewayBody } from '../contract/types.ts';
 
 /** How a body's life ended, as the driver saw it. */
 export type BodyOutcome = 'complete' | 'error' | 'aborted' | 'timeout';

@@ -1,9 +1,9 @@
 import { Readable } from 'node:stream';
-import { invalidChunk, isChunk } from './checks.ts';
+import { invalidChunk, isChunk } from '../contract/checks.ts';
 import type { BodyCursor, BodyOutcome } from './cursor.ts';
 import type { HostScope } from './scope.ts';
 import { signals } from './signals.ts';
-import type { Chunk } from './types.ts';
+import type { Chunk } from '../contract/types.ts';
 
 /**
  * A gateway body as a byte-mode Node `Readable`. It pulls one chunk per `_read()`, so it never

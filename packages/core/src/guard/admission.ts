@@ -1,6 +1,6 @@
 import { AsyncResource } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
-import { CloseguardError } from './errors.ts';
+import { CloseguardError } from '../contract/errors.ts';
 
 /** Counters of admission control, for `stats()`. */
 export interface AdmissionStats {

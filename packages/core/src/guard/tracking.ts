@@ -3,9 +3,9 @@ import { giveBack } from './leases.ts';
 import type { LeakReport } from './options.ts';
 import { poolPolicy, type PoolLike, type PoolWithPolicy } from './pool.ts';
 import { judge, PoolEntry } from './release-policy.ts';
-import { activeScope } from './scope.ts';
-import { signals } from './signals.ts';
-import type { RequestScope } from './types.ts';
+import { activeScope } from '../host/scope.ts';
+import { signals } from '../host/signals.ts';
+import type { RequestScope } from '../contract/types.ts';
 
 type Held = { scope: RequestScope; stack: string; at: number };
 

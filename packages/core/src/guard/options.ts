@@ -1,8 +1,8 @@
-import { describe } from './checks.ts';
-import { DEFAULT_ABORT_GRACE_MS } from './driver.ts';
+import { describe } from '../contract/checks.ts';
+import { DEFAULT_ABORT_GRACE_MS } from '../host/driver.ts';
 import { isPoolLike, type PoolLike } from './pool.ts';
 import { PoolEntry } from './release-policy.ts';
-import type { LeakMessage } from './signals.ts';
+import type { LeakMessage } from '../host/signals.ts';
 
 /** A leak report: a connection acquired by hand through `track(pool)` and not released in its request. */
 export type LeakReport = Pick<LeakMessage, 'stack' | 'route' | 'heldMs' | 'alias'>;

@@ -1,4 +1,4 @@
-import type { Logger } from './types.ts';
+import type { Logger } from '../contract/types.ts';
 
 /** The options every host shares: the node host's `requestListener` and the frameworks' `gateway`s. Durations in ms, sizes in bytes. */
 export interface HostOptions {

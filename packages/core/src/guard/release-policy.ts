@@ -1,5 +1,5 @@
 import { poolPolicy, type PoolPolicy, type PoolWithPolicy } from './pool.ts';
-import type { CloseReason, RequestScope } from './types.ts';
+import type { CloseReason, RequestScope } from '../contract/types.ts';
 
 /** Why a connection was destroyed instead of released. */
 export type DestroyCause = 'unusable' | 'obsolete' | 'abandoned';

@@ -1,8 +1,8 @@
 import type { Admission } from './admission.ts';
-import { CloseguardError } from './errors.ts';
+import { CloseguardError } from '../contract/errors.ts';
 import { isVerdict, judge, type DestroyCause, type PoolEntry, type Verdict } from './release-policy.ts';
-import type { Finisher, HostScope } from './scope.ts';
-import type { RegisteredConnection, RequestScope } from './types.ts';
+import type { Finisher, HostScope } from '../host/scope.ts';
+import type { RegisteredConnection, RequestScope } from '../contract/types.ts';
 
 /** Counters kept across requests, read by `stats()`. */
 export class Ledger {

@@ -1,0 +1,16 @@
+// What hosts and framework adapters use (`@closeguard/core/host`): the body driver, the request
+// scope a host creates and closes, a request's leases. Applications use `@closeguard/core`.
+export { createScope } from './host/scope.ts';
+export { DEFAULT_ABORT_GRACE_MS, drive } from './host/driver.ts';
+export { GatewayReadable } from './host/body-stream.ts';
+export { HostRequest } from './host/host-request.ts';
+export { checkHostOptions, checkLogger } from './host/host-options.ts';
+export { leasesFor } from './guard/middleware.ts';
+
+export type { HostScope, ScopeOptions } from './host/scope.ts';
+export type { HostRequestOptions } from './host/host-request.ts';
+export type { HostOptions } from './host/host-options.ts';
+export type { DriveOptions, Driven, HostEnv } from './host/driver.ts';
+export type { BodyOutcome } from './host/cursor.ts';
+export type { RequestLeases } from './guard/leases.ts';
+export type { Waiting } from './guard/admission.ts';
