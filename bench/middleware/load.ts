@@ -1,13 +1,20 @@
 // The load generator: wrk (C, one thread), pinned to its own core. wrk rather than autocannon:
 // autocannon is itself a Node process and costs several times more CPU per request, so on a
 // 2-core machine the load side would saturate before a one-core server does; wrk needs no
-// devDependency, and its Lua `delay()` hook gives a fixed offered rate (see wrk.lua).
-import { execFileSync, spawn } from 'node:child_process';
+// devDependency, and its Lua `delay()` hook gives a fixed offered rate (see wrk.lua). The npm
+// registry has no wrk, so, as the report test does for Chromium (audit/test/chromium.ts), the
+// benchmark installs Debian's package itself when it may (as root, or with password-less sudo)
+// and otherwise fails saying how to install it.
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
+const run = promisify(execFile);
 const SCRIPT = fileURLToPath(new URL('./wrk.lua', import.meta.url));
-const INSTALL_HINT = 'wrk is not installed: on Debian/Ubuntu run `apt-get update && apt-get install -y wrk` (as root), then run this benchmark again.';
+const INSTALL_COMMAND = 'sudo apt-get update && sudo apt-get install -y wrk';
+/** apt-get update and the install take well under a minute on this kind of machine. */
+const INSTALL_TIMEOUT_MS = 600_000;
 const TIMEOUT_S = 5;
 
 /** What wrk saw over one run. */
@@ -29,14 +36,41 @@ export interface LoadOptions {
   rate?: number;
 }
 
-/** Throws with the install command when wrk is missing. */
-export function checkWrk(): void {
-  try {
-    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
-  } catch (error) {
-    // wrk --version prints its usage and exits 1: only a spawn error means it is missing.
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(INSTALL_HINT, { cause: error });
+async function hasWrk(): Promise<boolean> {
+  // wrk --version prints its usage and exits 1: only a spawn error means it is missing.
+  return run('wrk', ['--version']).then(
+    () => true,
+    (error: NodeJS.ErrnoException) => error.code !== 'ENOENT',
+  );
+}
+
+/** How to run a command as root here: directly, through password-less sudo, or not at all. */
+async function asRoot(): Promise<string[] | undefined> {
+  if (process.getuid?.() === 0) return [];
+  const sudo = await run('sudo', ['-n', 'true']).then(() => true, () => false);
+  return sudo ? ['sudo', '-n'] : undefined;
+}
+
+/**
+ * Resolves once wrk is on the PATH, installing Debian's package when it is missing and this
+ * process may (root or password-less sudo, with apt-get).
+ * @throws Error naming the command to run, when wrk is missing and this process may not install it.
+ */
+export async function ensureWrk(): Promise<void> {
+  if (await hasWrk()) return;
+  const prefix = await asRoot();
+  const apt = await run('apt-get', ['--version']).then(() => true, () => false);
+  if (prefix === undefined || !apt) {
+    throw new Error(`the benchmark's load generator is wrk, and it is not installed: install it with \`${INSTALL_COMMAND}\` (Debian/Ubuntu; elsewhere your system's wrk package), then run the benchmark again`);
   }
+  console.error("wrk is missing: installing Debian's wrk package for the benchmark (apt-get)");
+  const aptGet = (...args: string[]) => {
+    const [command = 'apt-get', ...rest] = [...prefix, 'apt-get', ...args];
+    return run(command, rest, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, timeout: INSTALL_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 });
+  };
+  await aptGet('update', '-qq');
+  await aptGet('install', '-y', '-qq', '--no-install-recommends', 'wrk');
+  if (!(await hasWrk())) throw new Error('apt-get installed wrk, but `wrk` is still not on the PATH');
 }
 
 /** Runs wrk pinned to `core` against `http://127.0.0.1:<port>/` and returns its summary. */

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { nodeVersion } from '../lib/machine.ts';
 import { buildPackages, DIST_ENV, NODE, ROOT } from '../lib/spawn.ts';
 import { readCosts, type Costs } from './cpu-profile.ts';
-import { runWrk } from './load.ts';
+import { ensureWrk, runWrk } from './load.ts';
 import { LOAD_CORE, SERVER_CORE } from './measure.ts';
 import { startDatabase } from './postgres.ts';
 import { variantsOf, type Host, type Variant, type Workload } from './report.ts';
@@ -55,6 +55,7 @@ function rowsOf(results: ReadonlyArray<{ costs: Costs; requests: number }>, pick
   return [...keys].map((key) => [key, results.map(({ costs, requests }) => (pick(costs).get(key) ?? 0) / requests)]);
 }
 
+await ensureWrk();
 const version = nodeVersion(NODE);
 const database = workload === 'pg' ? await startDatabase(LOAD_CORE) : undefined;
 try {

@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { describeMachine, nodeVersion } from '../lib/machine.ts';
 import { waitForQuiet } from '../lib/quiet.ts';
 import { NODE, ROOT } from '../lib/spawn.ts';
-import { checkWrk } from './load.ts';
+import { ensureWrk } from './load.ts';
 import { calibrate, LOAD_CORE, measure, type Plan } from './measure.ts';
 import { startDatabase, type Database } from './postgres.ts';
 import { formatTables, HOSTS, rps, summarize, usPerRequest, variantsOf, type Host, type Run, type Variant, type Workload } from './report.ts';
@@ -91,7 +91,7 @@ async function runWorkload(workload: Workload, version: string, save: (run: Run)
 }
 
 export async function run(): Promise<void> {
-  checkWrk();
+  await ensureWrk();
   const version = nodeVersion(NODE);
   const outDir = join(ROOT, '.bench-out');
   mkdirSync(outDir, { recursive: true });

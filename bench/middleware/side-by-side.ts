@@ -12,7 +12,7 @@ import { nodeVersion } from '../lib/machine.ts';
 import { waitForQuiet } from '../lib/quiet.ts';
 import { bootstrapMedianInterval, median } from '../lib/stats.ts';
 import { NODE, startServer, type Server } from '../lib/spawn.ts';
-import { checkWrk, runWrk } from './load.ts';
+import { ensureWrk, runWrk } from './load.ts';
 import { LOAD_CORE, SERVER_CORE } from './measure.ts';
 import { startDatabase, type Database } from './postgres.ts';
 import { HOSTS, WORKLOADS, type Host, type Kind, type Workload } from './report.ts';
@@ -46,7 +46,7 @@ async function round(host: Host, database: Database | undefined): Promise<[numbe
   }
 }
 
-checkWrk();
+await ensureWrk();
 const database = WORKLOAD === 'pg' ? await startDatabase(LOAD_CORE) : undefined;
 const pool = database ? `PostgreSQL (${database.origin}), SELECT 1` : 'in-process pool';
 console.log(`${nodeVersion(NODE)}, ${pool}, ${ROUNDS} rounds of ${MEASURED_S} s, ${CONNECTIONS} connections per server, both servers on core ${SERVER_CORE}\n`);
