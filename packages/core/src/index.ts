@@ -1,5 +1,5 @@
 // What applications use. Adapter and host authors: `@closeguard/core/host` (docs/internals/write-an-adapter.md).
-export { CloseguardError, ContractError, errorCatalog, getErrorStatus, isCloseguardError } from './contract/errors.ts';
+export { CloseguardError, CloseguardTypeError, ContractError, errorCatalog, getErrorStatus, isCloseguardError } from './contract/errors.ts';
 export { validate } from './contract/validate.ts';
 export { currentScope } from './host/scope.ts';
 export { channelNames, signals } from './host/signals.ts';

@@ -7,6 +7,7 @@ describe('@closeguard/core exports', () => {
     expect(Object.keys(core).sort()).toEqual(
       [
         'CloseguardError',
+        'CloseguardTypeError',
         'ConnectionClosingMiddleware',
         'ContractError',
         'channelNames',

@@ -1,6 +1,6 @@
 import { pipeline } from 'node:stream';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { type GatewayApp } from '@closeguard/core';
+import { CloseguardTypeError, type GatewayApp } from '@closeguard/core';
 import { drive, HostRequest, type BodyOutcome, type GatewayReadable, type HostEnv } from '@closeguard/core/host';
 import { createEnv } from '@closeguard/node';
 import { setHeaders } from './headers.ts';
@@ -22,7 +22,7 @@ import { requestSlot, type SlottedRequest } from './request.ts';
  * }));
  */
 export function gateway(app: GatewayApp, options: GatewayOptions = {}): RequestHandler {
-  if (typeof app !== 'function') throw new TypeError(`gateway(app) takes a gateway app function; received ${typeof app}`);
+  if (typeof app !== 'function') throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_ARGUMENT', `gateway(app) takes a gateway app function; received ${typeof app}`);
   const settings = checkGatewayOptions(options);
   return function closeguardGateway(req: Request, res: Response, next: NextFunction): Promise<void> {
     const shared = (req as SlottedRequest)[requestSlot]?.innermost;

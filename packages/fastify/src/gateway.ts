@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createEnv } from '@closeguard/node';
-import { type GatewayApp, type Logger } from '@closeguard/core';
+import { CloseguardTypeError, type GatewayApp, type Logger } from '@closeguard/core';
 import { drive, type HostEnv } from '@closeguard/core/host';
 import { checkGatewayOptions, type GatewayOptions, type GatewaySettings } from './gateway-options.ts';
 import { sendDriven, type Ending } from './gateway-reply.ts';
@@ -29,7 +29,7 @@ export function gateway(fastify: FastifyInstance, options: GatewayPluginOptions,
   const { app } = options;
   let settings: GatewaySettings;
   try {
-    if (typeof app !== 'function') throw new TypeError(`gateway takes option app, a gateway app function; received ${typeof app}`);
+    if (typeof app !== 'function') throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `gateway takes option app, a gateway app function; received ${typeof app}`);
     settings = checkGatewayOptions(options, fastify.initialConfig.bodyLimit ?? DEFAULT_BODY_LIMIT_BYTES);
   } catch (error) {
     done(error as Error); // a TypeError naming the option, from register()/ready()

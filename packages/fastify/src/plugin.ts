@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
-import { CloseguardError, ConnectionClosingMiddleware, type ConnectionClosingOptions, type Logger } from '@closeguard/core';
+import { CloseguardError, CloseguardTypeError, ConnectionClosingMiddleware, type ConnectionClosingOptions, type Logger } from '@closeguard/core';
 import { checkLogger, leasesFor } from '@closeguard/core/host';
 import { followHandlers } from './handler-channel.ts';
 import { kState, RequestState, watchResponse, type Carrier } from './state.ts';
@@ -80,7 +80,7 @@ export const connectionClosing = fp(connectionClosingPlugin, { fastify: '5.x', n
 
 function guardFrom(options: ConnectionClosingPluginOptions): ConnectionClosingMiddleware {
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`connectionClosing takes an options object (pool or pools, or guard); received ${options === null ? 'null' : typeof options}`);
+    throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `connectionClosing takes an options object (pool or pools, or guard); received ${options === null ? 'null' : typeof options}`);
   }
   if (!('guard' in options)) {
     // Fastify adds nothing to plugin options, but logger and closeTimeout are ours, not the guard's.
@@ -88,7 +88,7 @@ function guardFrom(options: ConnectionClosingPluginOptions): ConnectionClosingMi
     return new ConnectionClosingMiddleware(guardOptions);
   }
   if (!(options.guard instanceof ConnectionClosingMiddleware)) {
-    throw new TypeError(`option guard must be a ConnectionClosingMiddleware; received ${describe(options.guard)}`);
+    throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `option guard must be a ConnectionClosingMiddleware; received ${describe(options.guard)}`);
   }
   return options.guard;
 }
@@ -100,7 +100,7 @@ function checkCloseTimeout(value: unknown): number {
   if (value === undefined) return DEFAULT_CLOSE_TIMEOUT_MS;
   // NaN fails `>= 0` too.
   if (typeof value === 'number' && value >= 0) return value;
-  throw new TypeError(`option closeTimeout must be a number of milliseconds ≥ 0; received ${describe(value)}`);
+  throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `option closeTimeout must be a number of milliseconds ≥ 0; received ${describe(value)}`);
 }
 
 function describe(value: unknown): string {

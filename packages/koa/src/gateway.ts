@@ -1,5 +1,5 @@
 import type { Context, Middleware, Next } from 'koa';
-import { type GatewayApp, type Headers, type Logger } from '@closeguard/core';
+import { CloseguardTypeError, type GatewayApp, type Headers, type Logger } from '@closeguard/core';
 import { checkHostOptions, drive, DEFAULT_ABORT_GRACE_MS, type BodyOutcome, type HostRequest } from '@closeguard/core/host';
 import { createEnv } from '@closeguard/node';
 import { requestOf, startRequest } from './request.ts';
@@ -40,7 +40,7 @@ interface Settings {
  * app.use(gateway(gatewayApp, { prefix: '/legacy' }));
  */
 export function gateway(app: GatewayApp, options?: GatewayOptions): Middleware {
-  if (typeof app !== 'function') throw new TypeError(`gateway(app) takes a gateway app function; received ${typeof app}`);
+  if (typeof app !== 'function') throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_ARGUMENT', `gateway(app) takes a gateway app function; received ${typeof app}`);
   const settings = checkOptions(options);
   return (ctx: Context, next: Next): Promise<void> => {
     const url = mountedUrl(ctx, settings.prefix);
@@ -123,7 +123,7 @@ function checkOptions(options: GatewayOptions | undefined): Settings {
   checkHostOptions('gateway', options);
   const prefix = options?.prefix;
   if (prefix !== undefined && (typeof prefix !== 'string' || !prefix.startsWith('/'))) {
-    throw new TypeError(`gateway option prefix must be a path starting with '/'; received ${String(prefix)}`);
+    throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `gateway option prefix must be a path starting with '/'; received ${String(prefix)}`);
   }
   return {
     prefix: prefix === undefined ? '' : prefix.replace(/\/+$/, ''),

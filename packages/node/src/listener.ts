@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants as http2Constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { pipeline } from 'node:stream';
-import { CloseguardError, type CloseReason, type GatewayApp, type Logger } from '@closeguard/core';
+import { CloseguardError, CloseguardTypeError, type CloseReason, type GatewayApp, type Logger } from '@closeguard/core';
 import { checkHostOptions, createScope, drive } from '@closeguard/core/host';
 import type { BodyOutcome } from '@closeguard/core/host';
 import { createEnv, type NodeRequest } from './env.ts';
@@ -42,7 +42,7 @@ const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
  * })).listen(3000);
  */
 export function requestListener(app: GatewayApp, options: RequestListenerOptions = {}): Listener {
-  if (typeof app !== 'function') throw new TypeError(`requestListener(app) takes a gateway app function; received ${typeof app}`);
+  if (typeof app !== 'function') throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_ARGUMENT', `requestListener(app) takes a gateway app function; received ${typeof app}`);
   checkHostOptions('requestListener', options);
   const settings = {
     abortGrace: options.abortGrace,

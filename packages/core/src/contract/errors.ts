@@ -3,6 +3,15 @@
  * with, and how to fix it. A thrown error's message is `<what happened>: <fix>`.
  */
 const catalog = {
+  // Setup: options and arguments (thrown as CloseguardTypeError, never a request's answer).
+  ERR_CLOSEGUARD_INVALID_OPTION: {
+    status: 500,
+    fix: 'an option has the wrong type or value; the message names the option and what it takes',
+  },
+  ERR_CLOSEGUARD_INVALID_ARGUMENT: {
+    status: 500,
+    fix: 'a function was called with the wrong argument (an app that is not a function, say); the message names it and what it takes',
+  },
   // The gateway contract, app side (docs/contract.md, rules 1 and 6).
   ERR_CLOSEGUARD_START_NOT_CALLED: {
     status: 500,
@@ -106,6 +115,24 @@ const catalog = {
 /** A stable closeguard error code. */
 export type ErrorCode = keyof typeof catalog;
 
+/** The codes of a wrong option or argument, carried by `CloseguardTypeError`. */
+type TypeErrorCode = 'ERR_CLOSEGUARD_INVALID_OPTION' | 'ERR_CLOSEGUARD_INVALID_ARGUMENT';
+
+/**
+ * A wrong option or argument, thrown synchronously at setup (or at the call): still a `TypeError`,
+ * with a stable `code`. Its message names what is wrong and what it takes. It has no `status`: it is
+ * a programmer error, not a request's answer, so `isCloseguardError` does not match it.
+ */
+export class CloseguardTypeError extends TypeError {
+  readonly code: TypeErrorCode;
+
+  constructor(code: TypeErrorCode, message: string) {
+    super(message);
+    this.name = 'CloseguardTypeError';
+    this.code = code;
+  }
+}
+
 /** An error raised by closeguard: `code` is stable, `status` is what a host answers with. */
 export class CloseguardError extends Error {
   readonly code: ErrorCode;
@@ -157,7 +184,10 @@ export function getErrorStatus(error: unknown): number {
     : 500;
 }
 
-/** Whether `error` is a closeguard error with this code. */
+/**
+ * Whether `error` is a closeguard error (with this code): one a host answers with its `status`.
+ * A wrong option or argument is a `CloseguardTypeError` instead (test `instanceof` or its `code`).
+ */
 export function isCloseguardError(error: unknown, code?: ErrorCode): error is CloseguardError {
   return error instanceof CloseguardError && (code === undefined || error.code === code);
 }
