@@ -4,6 +4,7 @@ export { createScope } from './host/scope.ts';
 export { DEFAULT_ABORT_GRACE_MS, drive } from './host/driver.ts';
 export { GatewayReadable } from './host/body-stream.ts';
 export { HostRequest } from './host/host-request.ts';
+export { closeReason } from './host/close-reason.ts';
 export { checkHostOptions, checkLogger } from './host/host-options.ts';
 export { leasesFor } from './guard/middleware.ts';
 

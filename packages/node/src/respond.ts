@@ -1,7 +1,7 @@
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import type { Headers } from '@closeguard/core';
-import { getErrorStatus } from '@closeguard/core';
+import { refusal } from './refusal.ts';
 
 /** A response as both `node:http` and the `node:http2` compatibility API give it. */
 export type NodeResponse = ServerResponse | Http2ServerResponse;
@@ -41,24 +41,13 @@ export function writeHead(res: NodeResponse, status: number, headers: Headers, h
   }
 }
 
-/** Sends an error response: its status (4xx/5xx, else 500), and no internals unless `expose`. */
+/** Sends an error response (see `refusal()`); an unread request body closes the HTTP/1 connection. */
 export function sendError(res: NodeResponse, error: unknown, expose: boolean, requestDone: boolean): void {
-  const status = getErrorStatus(error);
-  const text = expose && error instanceof Error ? `${error.stack ?? error.message}\n` : `${STATUS_CODES[status] ?? 'Error'}\n`;
-  const headers: Record<string, string> = {
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': String(Buffer.byteLength(text)),
-  };
-  if (status === 503) headers['retry-after'] = String(retryAfterSeconds(error));
+  const { status, headers, body } = refusal(error, expose);
+  headers['content-length'] = String(Buffer.byteLength(body));
   const http2 = 'stream' in res;
   // An unread request body would be parsed as the next request: close the connection instead.
   if (!requestDone && !http2) headers.connection = 'close';
   writeHead(res, status, headers, http2);
-  res.end(text);
-}
-
-/** Seconds a client should wait before retrying an overloaded server: the error's, else 1. */
-function retryAfterSeconds(error: unknown): number {
-  const seconds = (error as { retryAfter?: unknown } | null)?.retryAfter;
-  return typeof seconds === 'number' && seconds >= 0 ? Math.ceil(seconds) : 1;
+  res.end(body);
 }

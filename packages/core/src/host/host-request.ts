@@ -1,6 +1,6 @@
 import { DEFAULT_ABORT_GRACE_MS } from './driver.ts';
+import { closeReason } from './close-reason.ts';
 import { createScope, type HostScope, type ScopeOptions } from './scope.ts';
-import type { CloseReason } from '../contract/types.ts';
 
 /** What an adapter knows when a request enters a framework. */
 export interface HostRequestOptions extends ScopeOptions {
@@ -77,12 +77,6 @@ export class HostRequest {
 
   #close(): void {
     clearTimeout(this.#timer);
-    void this.scope.close(this.#reason());
-  }
-
-  /** As the node host: a failure wins (also one that cut the response), then a hang-up. */
-  #reason(): CloseReason {
-    if (this.#failed) return 'error';
-    return this.#finished ? 'complete' : 'aborted';
+    void this.scope.close(closeReason(this.#finished === true, this.#failed));
   }
 }
