@@ -1,9 +1,9 @@
-import { Stream, finished } from 'node:stream';
+import { Stream, type Readable } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
-import { CloseguardError, ConnectionClosingMiddleware, isCloseguardError, type ConnectionClosingOptions, type Logger } from '@closeguard/core';
-import { checkLogger, GatewayReadable, leasesFor, type HostRequest } from '@closeguard/core/host';
+import { ConnectionClosingMiddleware, isCloseguardError, type ConnectionClosingOptions, type Logger } from '@closeguard/core';
+import { checkLogger, type HostRequest } from '@closeguard/core/host';
+import { dbOf, Exchange, refusal } from '@closeguard/node';
 import { checkObject } from './options.ts';
-import { requestOf, startRequest } from './request.ts';
 
 /** What the Koa adapter adds to core's options. */
 export interface KoaAdapterOptions {
@@ -41,71 +41,48 @@ export function connectionClosing(options: ConnectionClosingOptions | Connection
   const logger = checkLogger('connectionClosing', adapterOptions?.logger);
 
   const middleware = (ctx: Context, next: Next): Promise<void> | undefined => {
-    // Mounted twice on one request's path (a koa-mount sub-app): the first one owns the request.
-    if (requestOf(ctx.req)) return next();
-    // asyncContext is read per request: track(pool) may turn it on after the middleware was made.
-    const request = startRequest(ctx.req, ctx.res, { logger, asyncContext: guard.asyncContext, abortGrace: guard.abortGrace });
-    if (ctx.db !== db) (ctx.app.context as { db?: unknown }).db = db; // once per app: ctx.db() lives on the app's context prototype
+    let share: HostRequest | undefined;
     try {
-      guard.enter(request.scope); // admission itself waits for the first ctx.db()
+      // asyncContext is read per request: track(pool) may turn it on after the middleware was made.
+      share = Exchange.enter(ctx.req, ctx.res, guard, { logger, asyncContext: guard.asyncContext, abortGrace: guard.abortGrace });
     } catch (error) {
       // Closing: refused synchronously (deferred work under overload starves the accept loop, nodejs/node#57364).
-      refuse(ctx, request, error);
+      if (!isCloseguardError(error)) throw error;
+      const { status, headers, body } = refusal(error);
+      ctx.status = status;
+      ctx.set(headers);
+      ctx.body = body;
       return undefined;
     }
-    return run(ctx, next, request);
+    if (share === undefined) return next(); // this guard already let the request in (a koa-mount sub-app)
+    if (ctx.db !== db) (ctx.app.context as { db?: unknown }).db = db; // once per app: ctx.db() lives on the app's context prototype
+    return run(ctx, next, share);
   };
   return Object.assign(middleware, { guard });
 }
 
-/** The rest of the chain, inside the request's scope; every error goes on to Koa untouched. */
-async function run(ctx: Context, next: Next, request: HostRequest): Promise<void> {
+/**
+ * The rest of the chain, inside the request's scope; every error goes on to Koa untouched. `await
+ * next()` settles before Koa sends the body: a stream body (a cursor's rows) is still the
+ * handler's work, so the request is held until it closed. A guard further in (a sub-app's) leaves
+ * settling to the first one: the request is settled in every guard when its whole chain is.
+ */
+async function run(ctx: Context, next: Next, share: HostRequest): Promise<void> {
+  const exchange = share instanceof Exchange ? share : undefined;
   try {
-    await request.scope.run(next);
+    await share.scope.run(next);
   } catch (error) {
-    request.settled(error);
+    if (exchange) exchange.settled(error);
+    else share.failed();
     throw error;
   }
-  settleAfterBody(ctx, request);
-}
-
-/**
- * `await next()` settles before Koa sends the body: a stream body (a cursor's rows) is still the
- * handler's work, so the request settles only once that stream has closed (its cleanup ran).
- */
-function settleAfterBody(ctx: Context, request: HostRequest): void {
+  if (exchange === undefined) return;
   const body: unknown = ctx.body;
-  if (body instanceof GatewayReadable) {
-    // A gateway body closes its app's body (close()) after the stream itself closes: wait for that.
-    void body.outcome.then(() => request.settled());
-  } else if (body instanceof Stream) {
-    finished(body as unknown as NodeJS.ReadableStream, () => request.settled());
-  } else {
-    request.settled();
-    return;
-  }
-  // A queued (pipelined) response whose socket went first never drains: stop the body on abort.
-  if (!ctx.res.socket) request.scope.whenAborted(() => (body as Stream & { destroy(): void }).destroy());
-}
-
-/** Answers a request refused at the door (shutdown): 503 with Retry-After through Koa, no throw, no app 'error'. */
-function refuse(ctx: Context, request: HostRequest, error: unknown): void {
-  request.settled(error);
-  if (isCloseguardError(error) && error.status === 503) {
-    ctx.status = 503;
-    ctx.set('Retry-After', String(Math.ceil(error.retryAfter ?? 1)));
-    ctx.body = 'Service Unavailable';
-    return;
-  }
-  throw error;
+  if (body instanceof Stream) exchange.holdBody(body as Readable);
+  exchange.settled();
 }
 
 /** `ctx.db(alias?)`: the request's connection for a pool alias, leased on first use. */
 function db(this: Context, alias?: string): Promise<unknown> {
-  const request = requestOf(this.req);
-  const leases = request && leasesFor(request.scope);
-  if (!leases) {
-    throw new CloseguardError('ERR_CLOSEGUARD_NO_REQUEST', `ctx.db(${alias === undefined ? '' : `'${alias}'`}) was called in a request connectionClosing() did not admit (mount it before this middleware)`);
-  }
-  return leases.get(alias ?? 'default');
+  return dbOf(this.req, alias, 'ctx.db');
 }

@@ -1,8 +1,7 @@
 import type { Context, Middleware, Next } from 'koa';
 import { CloseguardTypeError, type GatewayApp, type Headers, type Logger } from '@closeguard/core';
-import { checkHostOptions, drive, DEFAULT_ABORT_GRACE_MS, type BodyOutcome, type HostRequest } from '@closeguard/core/host';
-import { createEnv } from '@closeguard/node';
-import { requestOf, startRequest } from './request.ts';
+import { checkHostOptions, DEFAULT_ABORT_GRACE_MS } from '@closeguard/core/host';
+import { createEnv, Exchange, serveGateway, type GatewayWriter } from '@closeguard/node';
 
 /** Options of `gateway()`. Durations are milliseconds, sizes bytes. */
 export interface GatewayOptions {
@@ -25,7 +24,7 @@ interface Settings {
   abortGrace: number;
   bodyLimit: number;
   highWaterMark: number | undefined;
-  logger: Logger | undefined;
+  logger: Logger;
 }
 
 /**
@@ -51,48 +50,31 @@ export function gateway(app: GatewayApp, options?: GatewayOptions): Middleware {
 
 async function serve(app: GatewayApp, ctx: Context, url: string, settings: Settings): Promise<void> {
   const { req, res } = ctx;
-  // Behind connectionClosing(), its request (and the leases on its scope) is this request.
-  const shared = requestOf(req);
-  const request = shared ?? startRequest(req, res, { logger: settings.logger, asyncContext: false, abortGrace: settings.abortGrace, driven: true });
-  const env = createEnv(req, { name: 'koa', native: ctx, url }, request.scope, settings.bodyLimit);
-  const driven = await drive(app, env, settings);
-  if (!driven.ok) {
-    bodyEnded(request, driven.outcome, shared === undefined, driven.outcome === 'error' ? driven.error : undefined);
-    if (driven.outcome === 'error') throw driven.error; // Koa's error path: app 'error', then its error response
-    // The request was aborted (hang-up, shutdown): cut what is left of the response.
-    if (!res.destroyed) res.destroy();
-    return;
-  }
-  const { body } = driven;
-  void body.outcome.then((outcome) => bodyEnded(request, outcome, shared === undefined));
+  // Behind connectionClosing(), its exchange (and the leases on its scope) is this request's.
+  const shared = Exchange.of(req);
+  const exchange = shared ?? new Exchange(req, res, undefined, { logger: settings.logger, abortGrace: settings.abortGrace, driven: true });
+  const env = createEnv(req, { name: 'koa', native: ctx, url }, exchange.innermost.scope, settings.bodyLimit);
+  if (shared !== undefined) return serveGateway(app, env, exchange, koaWriter, ctx, settings);
   try {
-    ctx.status = driven.status;
-    setHeaders(ctx, driven.headers);
+    await serveGateway(app, env, exchange, koaWriter, ctx, settings);
   } catch (error) {
-    // Node refused a header value (characters outside Latin-1): Koa clears what was set and answers 500.
-    body.destroy();
-    await body.outcome;
-    request.failed();
+    exchange.settled(error);
     throw error;
   }
-  if (ctx.method === 'HEAD' || driven.status === 204 || driven.status === 304 || request.scope.signal.aborted) {
-    body.destroy(); // no body to send, or no one to send it to: close() runs now
-    return;
-  }
-  // A queued (pipelined) response whose socket closed never drains: stop the body on abort.
-  if (!res.socket) request.scope.whenAborted(() => body.destroy());
-  ctx.body = body;
+  exchange.settled();
 }
 
-/**
- * The app's body is closed: tell the request how it ended. A body that failed after the headers
- * (the connection is cut) ends the request with 'error', one given up on with 'timeout'.
- */
-function bodyEnded(request: HostRequest, outcome: BodyOutcome, owned: boolean, error?: unknown): void {
-  if (outcome === 'timeout') void request.scope.close('timeout');
-  else if (outcome === 'error' && error === undefined) void request.scope.close('error');
-  if (owned) request.settled(error);
-}
+/** Writes through Koa: the body becomes `ctx.body`, so Koa's own response path (and koa-compress, loggers) sends it. */
+const koaWriter: GatewayWriter<Context> = {
+  send(ctx, status, headers, body) {
+    ctx.status = status;
+    setHeaders(ctx, headers); // Node refuses a header value outside Latin-1 here: Koa clears what was set and answers 500
+    if (body !== undefined) ctx.body = body;
+  },
+  fail(_ctx, error) {
+    throw error; // Koa's error path: app 'error', then its error response
+  },
+};
 
 /** Sets the app's status headers through Koa; a name given twice (pairs) keeps every value. */
 function setHeaders(ctx: Context, headers: Headers): void {
@@ -130,6 +112,6 @@ function checkOptions(options: GatewayOptions | undefined): Settings {
     abortGrace: options?.abortGrace ?? DEFAULT_ABORT_GRACE_MS,
     bodyLimit: options?.bodyLimit ?? DEFAULT_BODY_LIMIT_BYTES,
     highWaterMark: options?.highWaterMark,
-    logger: options?.logger,
+    logger: options?.logger ?? console,
   };
 }
