@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { CloseguardTypeError } from '@closeguard/core';
 import { checkHostOptions, checkLogger } from '@closeguard/core/host';
 
 describe('checkHostOptions', () => {
@@ -10,7 +11,7 @@ describe('checkHostOptions', () => {
 
   it.each(['abortGrace', 'bodyLimit', 'highWaterMark'])('names %s and the function when it is not a number ≥ 0', (name) => {
     for (const value of [-1, Number.NaN, '1kb', null]) {
-      expect(() => checkHostOptions('requestListener', { [name]: value })).toThrow(new TypeError(`requestListener option ${name} must be a number ≥ 0; received ${typeof value === 'number' ? String(value) : value === null ? 'null' : typeof value}`));
+      expect(() => checkHostOptions('requestListener', { [name]: value })).toThrow(new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `requestListener option ${name} must be a number ≥ 0; received ${typeof value === 'number' ? String(value) : value === null ? 'null' : typeof value}`));
     }
   });
 

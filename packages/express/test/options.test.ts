@@ -1,6 +1,6 @@
 import express from 'express';
 import { describe, expect, it } from 'vitest';
-import { ConnectionClosingMiddleware, type GatewayApp, type PoolLike } from '@closeguard/core';
+import { CloseguardTypeError, ConnectionClosingMiddleware, type GatewayApp, type PoolLike } from '@closeguard/core';
 import * as expressAdapter from '@closeguard/express';
 import { connectionClosing, gateway } from '@closeguard/express';
 
@@ -47,5 +47,19 @@ describe('@closeguard/express', () => {
     it('mounts as an Express middleware', () => {
       expect(() => express().use('/x', gateway(app))).not.toThrow();
     });
+  });
+
+  it.each([
+    ['connectionClosing(null)', () => connectionClosing(null as never), 'ERR_CLOSEGUARD_INVALID_OPTION', /options object/],
+    ['backpressure', () => connectionClosing({ pool, backpressure: -1 }), 'ERR_CLOSEGUARD_INVALID_OPTION', /backpressure/],
+    ['logger', () => connectionClosing({ pool }, { logger: {} as Console }), 'ERR_CLOSEGUARD_INVALID_OPTION', /logger/],
+    ['gateway(app)', () => gateway('app' as never), 'ERR_CLOSEGUARD_INVALID_ARGUMENT', /gateway\(app\)/],
+    ['gateway options', () => gateway(app, null as never), 'ERR_CLOSEGUARD_INVALID_OPTION', /options object/],
+    ['bodyLimit', () => gateway(app, { bodyLimit: '1kb' as never }), 'ERR_CLOSEGUARD_INVALID_OPTION', /bodyLimit/],
+  ])('%s throws a CloseguardTypeError (a TypeError) with its code', (_name, call, code, message) => {
+    expect(call).toThrow(CloseguardTypeError);
+    expect(call).toThrow(TypeError);
+    expect(call).toThrow(message);
+    expect(call).toThrow(expect.objectContaining({ code }) as Error);
   });
 });

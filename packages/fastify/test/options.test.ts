@@ -37,9 +37,10 @@ describe('connectionClosing options', () => {
     ['logger', { pool, logger: {} }],
     ['closeTimeout', { pool, closeTimeout: Number.NaN }],
     ['closeTimeout', { guard: new ConnectionClosingMiddleware({ pool }), closeTimeout: '5s' }],
-  ])('a wrong %s is a TypeError naming it', async (name, options) => {
+  ])('a wrong %s is a TypeError with its code, naming it', async (name, options) => {
     const error = await load((fastify) => fastify.register(connectionClosing, options as Parameters<typeof connectionClosing>[1]));
     expect(error).toBeInstanceOf(TypeError);
+    expect(error).toMatchObject({ code: 'ERR_CLOSEGUARD_INVALID_OPTION' });
     expect((error as Error).message).toContain(name);
   });
 
@@ -59,9 +60,10 @@ describe('gateway options', () => {
     ['abortGrace', { app, abortGrace: Number.NaN }],
     ['highWaterMark', { app, highWaterMark: 'big' }],
     ['logger', { app, logger: { log: () => undefined } }],
-  ])('a wrong %s is a TypeError naming it', async (name, options) => {
+  ])('a wrong %s is a TypeError with its code, naming it', async (name, options) => {
     const error = await load((fastify) => fastify.register(gateway, options as never));
     expect(error).toBeInstanceOf(TypeError);
+    expect(error).toMatchObject({ code: 'ERR_CLOSEGUARD_INVALID_OPTION' });
     expect((error as Error).message).toContain(name);
   });
 });

@@ -1,4 +1,4 @@
-import { CloseguardError, poolPolicy } from '@closeguard/core';
+import { CloseguardError, CloseguardTypeError, poolPolicy } from '@closeguard/core';
 import genericPool, { type Factory, type Options, type Pool } from 'generic-pool';
 import pg from 'pg';
 import { watch } from './client-state.ts';
@@ -21,7 +21,7 @@ const MAX_RETRY_MS = 2_000;
 export function createPool(pgConfig: pg.ClientConfig | string = {}, poolOptions: Options = {}): Pool<pg.Client> {
   const options: Options = { ...DEFAULTS, ...poolOptions };
   if (!(typeof options.acquireTimeoutMillis === 'number' && options.acquireTimeoutMillis > 0)) {
-    throw new TypeError('poolOptions.acquireTimeoutMillis must be a number > 0: without it generic-pool waits forever when the database is down');
+    throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', 'poolOptions.acquireTimeoutMillis must be a number > 0: without it generic-pool waits forever when the database is down');
   }
   const backoff = createBackoff();
   const factory: Factory<pg.Client> = {

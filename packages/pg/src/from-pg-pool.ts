@@ -1,4 +1,4 @@
-import { poolPolicy, type PoolLike } from '@closeguard/core';
+import { CloseguardTypeError, poolPolicy, type PoolLike } from '@closeguard/core';
 import type pg from 'pg';
 import { watch } from './client-state.ts';
 import { pgPolicy } from './policy.ts';
@@ -11,7 +11,7 @@ import { pgPolicy } from './policy.ts';
  */
 export function fromPgPool(pgPool: pg.Pool): PoolLike<pg.PoolClient> {
   if (typeof (pgPool as Partial<pg.Pool> | null)?.connect !== 'function') {
-    throw new TypeError('fromPgPool(pool) takes a pg.Pool');
+    throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_ARGUMENT', 'fromPgPool(pool) takes a pg.Pool');
   }
   const max = (pgPool as pg.Pool & { options?: { max?: number } }).options?.max ?? 10;
   return {

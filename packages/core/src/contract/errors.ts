@@ -1,6 +1,7 @@
 /**
  * Every error closeguard raises, declared once: its stable code, the HTTP status a host answers
- * with, and how to fix it. A thrown error's message is `<what happened>: <fix>`.
+ * with, and how to fix it. A thrown error's message is `<what happened>: <fix>`; a wrong option's
+ * or argument's (`CloseguardTypeError`) names it and what it takes, the catalog's fix in its own words.
  */
 const catalog = {
   // Setup: options and arguments (thrown as CloseguardTypeError, never a request's answer).

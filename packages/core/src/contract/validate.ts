@@ -1,5 +1,5 @@
 import { checkAnswer, checkHeaders, checkStatus, closeStray, describe, isThenable } from './checks.ts';
-import { ContractError } from './errors.ts';
+import { CloseguardTypeError, ContractError } from './errors.ts';
 import { guardBody, report, type ResponseProgress } from './validate-body.ts';
 import { checkEnv } from './validate-env.ts';
 import type { GatewayApp, GatewayBody, GatewayEnv, StartResponse } from './types.ts';
@@ -13,7 +13,7 @@ import type { GatewayApp, GatewayBody, GatewayEnv, StartResponse } from './types
  *
  * @param app the gateway app to check
  * @returns an app with the same behaviour whose body always has a `close()`
- * @throws TypeError when `app` is not a function.
+ * @throws CloseguardTypeError (a TypeError) `ERR_CLOSEGUARD_INVALID_ARGUMENT` when `app` is not a function.
  * @throws ContractError app side: `ERR_CLOSEGUARD_START_NOT_CALLED`, `…_START_TWICE`,
  * `…_HEADERS_SENT`, `…_INVALID_STATUS`, `…_INVALID_HEADER_NAME`, `…_INVALID_HEADER_VALUE`,
  * `…_CONTENT_TYPE_FORBIDDEN`, `…_INVALID_CHUNK`, `…_BODY_NOT_ITERABLE`; host side:
@@ -30,7 +30,7 @@ import type { GatewayApp, GatewayBody, GatewayEnv, StartResponse } from './types
  * })));
  */
 export function validate(app: GatewayApp): GatewayApp {
-  if (typeof app !== 'function') throw new TypeError(`validate(app) takes a gateway app function; received ${describe(app)}`);
+  if (typeof app !== 'function') throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_ARGUMENT', `validate(app) takes a gateway app function; received ${describe(app)}`);
   return (env, start) => {
     checkEnv(env, start);
     const response: ResponseProgress = { started: false, headersSent: false };

@@ -1,5 +1,5 @@
 import { Admission } from './admission.ts';
-import { CloseguardError } from '../contract/errors.ts';
+import { CloseguardError, CloseguardTypeError } from '../contract/errors.ts';
 import { InFlight, Ledger, RequestLeases, type LeaseContext } from './leases.ts';
 import { checkMiddlewareOptions, type ConnectionClosingOptions, type Settings } from './options.ts';
 import type { PoolEntry } from './release-policy.ts';
@@ -24,7 +24,7 @@ const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
  * Django's `close_old_connections`, done right for Node: request-owned leases given back (or
  * destroyed when unfit) exactly once at request end, admission sized to the pool, leak reports,
  * graceful shutdown.
- * @throws TypeError at construction when an option is wrong, naming it.
+ * @throws CloseguardTypeError (a TypeError) `ERR_CLOSEGUARD_INVALID_OPTION` at construction when an option is wrong, naming it.
  * @example
  * const guard = new ConnectionClosingMiddleware({ pool: createPool(pgConfig) });
  * http.createServer(requestListener(guard.wrap(app)));
@@ -56,7 +56,7 @@ export class ConnectionClosingMiddleware {
    * request is refused at once (ERR_CLOSEGUARD_SHUTDOWN, thrown synchronously to the host).
    */
   wrap(app: GatewayApp): GatewayApp {
-    if (typeof app !== 'function') throw new TypeError(`wrap(app) takes a gateway app function; received ${typeof app}`);
+    if (typeof app !== 'function') throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_ARGUMENT', `wrap(app) takes a gateway app function; received ${typeof app}`);
     return (env, start) => {
       this.tryEnter(env.scope); // refuses synchronously once closing
       return this.#run(app, env, start);
@@ -136,7 +136,7 @@ export class ConnectionClosingMiddleware {
   close(options: { timeout?: number } = {}): Promise<void> {
     const timeout = options.timeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
     if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
-      throw new TypeError(`close({ timeout }) takes milliseconds ≥ 0; received ${String(timeout)}`);
+      throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `close({ timeout }) takes milliseconds ≥ 0; received ${String(timeout)}`);
     }
     this.#closing ??= this.#shutdown(timeout);
     return this.#closing;

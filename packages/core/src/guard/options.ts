@@ -1,4 +1,5 @@
 import { describe } from '../contract/checks.ts';
+import { CloseguardTypeError } from '../contract/errors.ts';
 import { DEFAULT_ABORT_GRACE_MS } from '../host/driver.ts';
 import { isPoolLike, type PoolLike } from './pool.ts';
 import { PoolEntry } from './release-policy.ts';
@@ -47,27 +48,27 @@ const DEFAULT_QUEUE_TIMEOUT_MS = 5_000;
 
 /**
  * Checks the options and fills in defaults.
- * @throws TypeError naming the option that is wrong.
+ * @throws CloseguardTypeError (a TypeError) `ERR_CLOSEGUARD_INVALID_OPTION` naming the option that is wrong.
  */
 export function checkMiddlewareOptions(options: ConnectionClosingOptions): Settings {
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`ConnectionClosingMiddleware takes an options object with pool or pools; received ${typeof options}`);
+    throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `ConnectionClosingMiddleware takes an options object with pool or pools; received ${typeof options}`);
   }
   const entries = poolEntries(options);
   const maxima = [...entries.values()].map((entry) => entry.pool.max).filter((max): max is number => typeof max === 'number');
   const backpressure = options.backpressure ?? (maxima.length > 0 ? Math.max(...maxima) : undefined);
   if (backpressure === undefined) {
-    throw new TypeError('option backpressure is required when the pool does not tell its max: pass the number of connections the pool may open');
+    throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', 'option backpressure is required when the pool does not tell its max: pass the number of connections the pool may open');
   }
   checkCount('backpressure', backpressure, 1);
   const queueLimit = options.queueLimit ?? 2 * backpressure;
   checkCount('queueLimit', queueLimit, 0);
   for (const name of ['maxAge', 'queueTimeout', 'abortGrace'] as const) checkDuration(name, options[name]);
   if (options.healthCheck !== undefined && typeof options.healthCheck !== 'boolean' && typeof options.healthCheck !== 'function') {
-    throw new TypeError(`option healthCheck must be a boolean or a function; received ${typeof options.healthCheck}`);
+    throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `option healthCheck must be a boolean or a function; received ${typeof options.healthCheck}`);
   }
   if (options.onLeak !== undefined && typeof options.onLeak !== 'function') {
-    throw new TypeError(`option onLeak must be a function; received ${typeof options.onLeak}`);
+    throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `option onLeak must be a function; received ${typeof options.onLeak}`);
   }
   return {
     entries,
@@ -84,29 +85,29 @@ export function checkMiddlewareOptions(options: ConnectionClosingOptions): Setti
 
 function poolEntries(options: ConnectionClosingOptions): Map<string, PoolEntry> {
   if ((options.pool === undefined) === (options.pools === undefined)) {
-    throw new TypeError('give exactly one of the options pool (one pool) and pools (pools by alias)');
+    throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', 'give exactly one of the options pool (one pool) and pools (pools by alias)');
   }
   const pools: Record<string, unknown> = options.pool !== undefined ? { default: options.pool } : { ...options.pools };
   const entries = new Map<string, PoolEntry>();
   for (const [alias, pool] of Object.entries(pools)) {
     if (!isPoolLike(pool)) {
       const name = options.pool !== undefined ? 'pool' : `pools.${alias}`;
-      throw new TypeError(`option ${name} must have acquire(), release(r) and destroy(r) (a generic-pool Pool fits; wrap a pg.Pool with fromPgPool())`);
+      throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `option ${name} must have acquire(), release(r) and destroy(r) (a generic-pool Pool fits; wrap a pg.Pool with fromPgPool())`);
     }
     entries.set(alias, new PoolEntry(alias, pool));
   }
-  if (entries.size === 0) throw new TypeError('option pools must name at least one pool');
+  if (entries.size === 0) throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', 'option pools must name at least one pool');
   return entries;
 }
 
 function checkCount(name: string, value: unknown, min: number): void {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new TypeError(`option ${name} must be an integer ≥ ${min}; received ${describe(value)}`);
+    throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `option ${name} must be an integer ≥ ${min}; received ${describe(value)}`);
   }
 }
 
 function checkDuration(name: string, value: unknown): void {
   if (value !== undefined && (typeof value !== 'number' || Number.isNaN(value) || value < 0)) {
-    throw new TypeError(`option ${name} must be a number of milliseconds ≥ 0; received ${describe(value)}`);
+    throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `option ${name} must be a number of milliseconds ≥ 0; received ${describe(value)}`);
   }
 }

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import { isThenable } from '../contract/checks.ts';
-import { CloseguardError, type ErrorCode } from '../contract/errors.ts';
+import { CloseguardError, CloseguardTypeError, type ErrorCode } from '../contract/errors.ts';
 import { signals } from './signals.ts';
 import type { AbortReason, Cleanup, CloseReason, ErrorPhase, Logger, RequestScope } from '../contract/types.ts';
 
@@ -110,7 +110,7 @@ class Scope implements RequestScope {
 
   defer(cleanup: Cleanup): void {
     if (typeof cleanup !== 'function') {
-      throw new TypeError(`scope.defer(cleanup) takes a function; received ${typeof cleanup}`);
+      throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_ARGUMENT', `scope.defer(cleanup) takes a function; received ${typeof cleanup}`);
     }
     this.#defer(cleanup);
   }
