@@ -1,10 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { createEnv } from '@closeguard/node';
-import { CloseguardTypeError, type GatewayApp, type Logger } from '@closeguard/core';
-import { drive, type HostEnv } from '@closeguard/core/host';
+import { CloseguardTypeError, type GatewayApp } from '@closeguard/core';
+import { createEnv, Exchange, headerRecord, serveGateway, type GatewayWriter } from '@closeguard/node';
 import { checkGatewayOptions, type GatewayOptions, type GatewaySettings } from './gateway-options.ts';
-import { sendDriven, type Ending } from './gateway-reply.ts';
-import { kState, RequestState, watchResponse, type Carrier } from './state.ts';
+import { FastifyExchange } from './state.ts';
 
 /** Options of `fastify.register(gateway, { app, prefix, ...options })`. */
 export interface GatewayPluginOptions extends GatewayOptions {
@@ -53,51 +51,45 @@ const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 
 function createHandler(app: GatewayApp, settings: GatewaySettings, prefix: string): (request: FastifyRequest, reply: FastifyReply) => void {
   return function gatewayHandler(request: FastifyRequest, reply: FastifyReply): void {
-    const raw = request.raw as Carrier;
-    let state = raw[kState];
-    if (state === undefined) {
-      // No connectionClosing in front: the gateway follows the request itself.
-      state = new RequestState({ method: raw.method ?? 'GET', url: raw.url ?? '/', logger: settings.logger, abortGrace: settings.abortGrace, driven: true, reply });
-      raw[kState] = state;
-      watchResponse(state, reply.raw);
-    }
-    state.adopt(); // the gateway reports the request's end itself, once the app's body closed
-    const env = createEnv(raw, { name: 'fastify', native: { request, reply }, url: mounted(raw.url ?? '/', prefix) }, state.scope, settings.bodyLimit);
-    const ended = state;
-    serve(app, env, reply, settings).then(
-      (ending) => end(ended, ending, reply, env, settings.logger),
+    const { raw } = request;
+    // Behind connectionClosing, its exchange (and the leases on its scope) is this request's.
+    const shared = Exchange.of(raw);
+    const exchange = shared ?? Exchange.start(raw, reply.raw, undefined, { logger: settings.logger, abortGrace: settings.abortGrace, driven: true, reply }, FastifyExchange);
+    if (exchange instanceof FastifyExchange) exchange.adopt(); // the gateway settles the request itself, once the app's answer is handed over
+    const env = createEnv(raw, { name: 'fastify', native: { request, reply }, url: mounted(raw.url ?? '/', prefix) }, exchange.innermost.scope, settings.bodyLimit);
+    serveGateway(app, env, exchange, fastifyWriter, reply, settings).then(
+      () => exchange.settled(),
       (error: unknown) => {
-        ended.scope.report(error, 'write');
-        ended.finished(error);
+        exchange.scope.report(error, 'write');
+        exchange.settled(error);
       },
     );
   };
 }
 
-/** Drives the app and hands its answer to Fastify; resolves with how the body ended. */
-async function serve(app: GatewayApp, env: HostEnv, reply: FastifyReply, settings: GatewaySettings): Promise<Ending> {
-  const driven = await drive(app, env, settings);
-  if (driven.ok) return sendDriven(driven, env, reply);
-  if (driven.outcome === 'error') {
-    // Before the headers: Fastify's error path (onError, setErrorHandler) answers it.
-    reply.send(driven.error instanceof Error ? driven.error : new Error(String(driven.error), { cause: driven.error }));
-  } else if (!reply.raw.destroyed) {
-    reply.raw.destroy(); // aborted or timed out: there is no one to answer
-  }
-  return { outcome: driven.outcome, error: driven.error, answered: driven.outcome === 'error' };
-}
-
-function end(state: RequestState, { outcome, error, answered }: Ending, reply: FastifyReply, env: HostEnv, logger: Logger): void {
-  if (outcome === 'error') {
-    state.failed();
-    // After the headers Fastify cut the connection and has no one to tell: we log it. (Before
-    // them, Fastify's error handler answered — and so sent headers — and logged it itself.)
-    if (!answered && reply.raw.headersSent) logger.error(`closeguard: ${env.method} ${env.url} failed after the headers were sent`, error);
-  }
-  // A body stuck at an await past abortGrace: its connections are destroyed, not released.
-  if (outcome === 'timeout') void state.scope.close('timeout');
-  state.finished();
-}
+/**
+ * Writes through Fastify's reply: the body is a byte Readable given to `reply.send` (Fastify
+ * destroys it on a hang-up, which closes the app's body; on an error after the headers it cuts the
+ * connection), so @fastify/compress and Fastify's logging see it.
+ */
+const fastifyWriter: GatewayWriter<FastifyReply> = {
+  send(reply, status, headers, body) {
+    const record = headerRecord(headers);
+    reply.code(status).headers(record);
+    try {
+      reply.send(body);
+    } catch (error) {
+      // Node refused a header (writeHead throws inside send): the error is answered without them.
+      for (const name of Object.keys(record)) reply.removeHeader(name);
+      reply.code(500);
+      throw error;
+    }
+  },
+  fail(reply, error) {
+    // Fastify's error path: onError hooks, setErrorHandler.
+    reply.send(error instanceof Error ? error : new Error(String(error), { cause: error }));
+  },
+};
 
 /** The URL as the app sees it: relative to the mount point. */
 function mounted(url: string, prefix: string): string {

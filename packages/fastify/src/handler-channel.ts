@@ -1,6 +1,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { kState, type Carrier, type RequestState } from './state.ts';
+import { Exchange } from '@closeguard/node';
+import { FastifyExchange } from './state.ts';
 
 /**
  * What Fastify (5.0 and later) publishes around each route handler, on
@@ -52,8 +53,10 @@ export function followHandlers(): () => void {
  * The request's state, or none: a request of an instance without closeguard, or a message that
  * does not carry a native request (a subscriber's throw would be an uncaught exception).
  */
-function stateOf(message: HandlerMessage): RequestState | undefined {
-  return (message.request?.raw as Carrier | undefined)?.[kState];
+function stateOf(message: HandlerMessage): FastifyExchange | undefined {
+  const raw = message.request?.raw;
+  const exchange = raw === undefined ? undefined : Exchange.of(raw);
+  return exchange instanceof FastifyExchange ? exchange : undefined;
 }
 
 function onStart(message: unknown): void {

@@ -1,10 +1,11 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
-import { CloseguardError, CloseguardTypeError, ConnectionClosingMiddleware, type ConnectionClosingOptions, type Logger } from '@closeguard/core';
-import { checkLogger, leasesFor } from '@closeguard/core/host';
+import { CloseguardTypeError, ConnectionClosingMiddleware, isCloseguardError, type ConnectionClosingOptions, type Logger } from '@closeguard/core';
+import { checkLogger, type HostRequest } from '@closeguard/core/host';
+import { dbOf, Exchange, refusal } from '@closeguard/node';
 import { followHandlers } from './handler-channel.ts';
-import { kState, RequestState, watchResponse, type Carrier } from './state.ts';
+import { FastifyExchange } from './state.ts';
 
 /**
  * Options of `connectionClosing`: core's `ConnectionClosingOptions` (a new guard is made from them),
@@ -111,50 +112,33 @@ function describe(value: unknown): string {
 
 /** `request.db(alias?)`: on the prototype, so a request pays nothing until it asks. */
 function db(this: FastifyRequest, alias?: string): Promise<unknown> {
-  const state = (this.raw as Carrier)[kState];
-  const leases = state && leasesFor(state.scope);
-  if (!leases) throw new CloseguardError('ERR_CLOSEGUARD_NO_REQUEST', 'request.db() was called on a request connectionClosing did not admit');
-  return leases.get(alias ?? 'default');
+  return dbOf(this.raw, alias, 'request.db');
 }
 
 function createOnRequest(guard: ConnectionClosingMiddleware, logger: Logger) {
-  // Callback style, so a shed request stops the chain synchronously: no done(), a reply instead.
+  // Callback style, so a refused request stops the chain synchronously: no done(), a reply instead.
   return function onRequest(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-    const raw = request.raw as Carrier;
-    const state = new RequestState({
-      method: raw.method ?? 'GET',
-      url: raw.url ?? '/',
-      logger,
-      asyncContext: guard.asyncContext,
-      abortGrace: guard.abortGrace,
-      reply,
-      response: reply.raw, // cut when shutdown gives up on the request
-    });
-    raw[kState] = state;
-    watchResponse(state, reply.raw);
+    let share: HostRequest | undefined;
     try {
-      guard.tryEnter(state.scope); // refuses synchronously once closing; admission is the first request.db()'s
+      share = Exchange.enter(request.raw, reply.raw, guard, { logger, asyncContext: guard.asyncContext, abortGrace: guard.abortGrace, reply }, FastifyExchange);
     } catch (error) {
-      refuse(state, reply, error, done);
+      refuse(reply, error, done);
       return;
     }
-    state.scope.run(done);
+    if (share === undefined) done(); // this guard already let the request in
+    else share.scope.run(done);
   };
 }
 
-/** Answers a request refused at the door (shutdown): 503 + Retry-After through Fastify's reply (onSend runs, the error handler does not). */
-function refuse(state: RequestState, reply: FastifyReply, error: unknown, done: HookHandlerDoneFunction): void {
-  if (!(error instanceof CloseguardError)) {
+/** Answers a request refused at the door (shutdown) through Fastify's reply: onSend runs, the error handler does not. */
+function refuse(reply: FastifyReply, error: unknown, done: HookHandlerDoneFunction): void {
+  if (!isCloseguardError(error)) {
     done(error instanceof Error ? error : new Error(String(error), { cause: error })); // not ours: the framework's error path
     return;
   }
-  if (error.status === 503) {
-    state.failed();
-    if (!reply.raw.destroyed) {
-      reply.code(503).header('retry-after', String(error.retryAfter ?? 1)).type('text/plain; charset=utf-8').send('Service Unavailable\n');
-    }
-  }
-  state.finished(); // the reply is out: no handler will run
+  if (reply.raw.destroyed) return;
+  const { status, headers, body } = refusal(error);
+  reply.code(status).headers(headers).send(body);
 }
 
 /**
@@ -162,28 +146,23 @@ function refuse(state: RequestState, reply: FastifyReply, error: unknown, done: 
  * the chain (later preHandler hooks, the handler) re-enters the request's, as onRequest entered it.
  */
 function reenter(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
-  const state = (request.raw as Carrier)[kState];
-  if (state?.asyncContext) state.scope.run(done);
-  else done();
+  const exchange = Exchange.of(request.raw);
+  if (exchange === undefined) done();
+  else exchange.innermost.scope.run(done); // runs done() as it is without asyncContext
 }
 
-function onSend(request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void): void {
-  const state = (request.raw as Carrier)[kState];
-  if (state !== undefined) {
+function onSend(request: FastifyRequest, _reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void): void {
+  const exchange = Exchange.of(request.raw);
+  if (exchange instanceof FastifyExchange) {
     // A stream (a cursor) may use the connection until it closes, after the handler returned.
-    if (isOpenStream(payload)) {
-      state.hold();
-      payload.once('close', () => state.release());
-      // Queued behind a pipelined response, it would never be destroyed if the socket went first.
-      if (!reply.raw.socket) state.scope.whenAborted(() => payload.destroy());
-    }
-    state.replied();
+    if (isOpenStream(payload)) exchange.holdBody(payload);
+    exchange.replied();
   }
   done(null, payload);
 }
 
 function onError(request: FastifyRequest, _reply: FastifyReply, _error: unknown, done: () => void): void {
-  (request.raw as Carrier)[kState]?.failed();
+  Exchange.of(request.raw)?.failed();
   done();
 }
 

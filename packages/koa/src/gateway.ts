@@ -52,7 +52,7 @@ async function serve(app: GatewayApp, ctx: Context, url: string, settings: Setti
   const { req, res } = ctx;
   // Behind connectionClosing(), its exchange (and the leases on its scope) is this request's.
   const shared = Exchange.of(req);
-  const exchange = shared ?? new Exchange(req, res, undefined, { logger: settings.logger, abortGrace: settings.abortGrace, driven: true });
+  const exchange = shared ?? Exchange.start(req, res, undefined, { logger: settings.logger, abortGrace: settings.abortGrace, driven: true }, Exchange);
   const env = createEnv(req, { name: 'koa', native: ctx, url }, exchange.innermost.scope, settings.bodyLimit);
   if (shared !== undefined) return serveGateway(app, env, exchange, koaWriter, ctx, settings);
   try {

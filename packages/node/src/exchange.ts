@@ -11,6 +11,9 @@ const exchangeSlot: unique symbol = Symbol('closeguard.exchange') as never;
 
 type Slotted = { [exchangeSlot]?: Exchange };
 
+/** An adapter's subclass of `Exchange`, and the options it is made with. */
+export type ExchangeKind<O extends ExchangeOptions, E extends Exchange> = new (req: NodeRequest, res: NodeResponse, guard: ConnectionClosingMiddleware | undefined, options: O) => E;
+
 /** What a request needs when it enters. Durations in ms. */
 export interface ExchangeOptions {
   /** The URL the request is known by in signals and logs (Express's `originalUrl`). Default `req.url`. */
@@ -53,8 +56,8 @@ class GuardShare extends HostRequest {
  *   whose socket closed first, the socket's.
  * Then each guard's scope closes ('complete', 'aborted' when the client left, 'error' when it failed).
  * @example
- * const exchange = Exchange.enter(req, res, guard, { logger }); // throws the refusal once closing
- * handler().then(() => exchange.settled(), (error) => exchange.settled(error));
+ * const share = Exchange.enter(req, res, guard, { logger }); // throws the refusal once closing
+ * handler().then(() => Exchange.of(req)!.settled(), (error) => Exchange.of(req)!.settled(error));
  */
 export class Exchange extends GuardShare {
   readonly req: NodeRequest;
@@ -65,12 +68,22 @@ export class Exchange extends GuardShare {
   #holds = 0;
   #chainSettled = false;
 
+  /** Use `Exchange.start()` or `Exchange.enter()`: they also slot it on `req` and watch `res`. */
   constructor(req: NodeRequest, res: NodeResponse, guard: ConnectionClosingMiddleware | undefined, options: ExchangeOptions) {
     super(guard, req, res, options);
     this.req = req;
     this.res = res;
-    (req as Slotted)[exchangeSlot] = this;
-    watch(this, req, res);
+  }
+
+  /**
+   * Starts the exchange of a request (an instance of `Kind`, an adapter's own subclass, made whole
+   * before its response is watched): a gateway's own, when no guard let the request in.
+   */
+  static start<O extends ExchangeOptions, E extends Exchange>(req: NodeRequest, res: NodeResponse, guard: ConnectionClosingMiddleware | undefined, options: O, Kind: ExchangeKind<O, E>): E {
+    const exchange = new Kind(req, res, guard, options);
+    (req as Slotted)[exchangeSlot] = exchange;
+    watch(exchange, req, res);
+    return exchange;
   }
 
   /** The request's exchange, if a guard or a gateway started one. */
@@ -86,17 +99,11 @@ export class Exchange extends GuardShare {
    * @throws CloseguardError `ERR_CLOSEGUARD_SHUTDOWN` (503) synchronously once the guard is
    * closing; the request is settled as failed: answer it with `refusal(error)` through the framework.
    */
-  static enter<E extends Exchange>(
-    req: NodeRequest,
-    res: NodeResponse,
-    guard: ConnectionClosingMiddleware,
-    options: ExchangeOptions,
-    Kind: new (req: NodeRequest, res: NodeResponse, guard: ConnectionClosingMiddleware | undefined, options: ExchangeOptions) => E = Exchange as never,
-  ): HostRequest | undefined {
+  static enter<O extends ExchangeOptions>(req: NodeRequest, res: NodeResponse, guard: ConnectionClosingMiddleware, options: O, Kind: ExchangeKind<O, Exchange> = Exchange): HostRequest | undefined {
     const exchange = (req as Slotted)[exchangeSlot];
     let share: GuardShare;
     if (exchange === undefined) {
-      share = new Kind(req, res, guard, options);
+      share = Exchange.start(req, res, guard, options, Kind);
     } else {
       if (exchange.passed(guard)) return undefined;
       share = exchange.#join(guard, options);

@@ -56,7 +56,7 @@ export function requestListener(app: GatewayApp, options: RequestListenerOptions
   };
   const writer = nodeWriter(settings.exposeErrors, settings.logger);
   return (req: NodeRequest, res: NodeResponse): void => {
-    const exchange = new Exchange(req, res, undefined, settings);
+    const exchange = Exchange.start(req, res, undefined, settings, Exchange);
     const env = createEnv(req, { name: 'node', native: { req, res } }, exchange.scope, settings.bodyLimit);
     // The handlers return nothing: a promise returned from one costs two more turns to adopt.
     serveGateway(app, env, exchange, writer, exchange, settings).then(

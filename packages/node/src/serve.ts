@@ -84,3 +84,25 @@ function bodyEnded(outcome: BodyOutcome, error: unknown, env: HostEnv, exchange:
     void env.scope.close('error');
   }
 }
+
+/**
+ * Gateway headers as one object, names lower-cased, a name given more than once (pairs) with all
+ * its values: what a framework's `reply.headers()`, `ctx.set()` or `res.set()` takes.
+ */
+export function headerRecord(headers: Headers): Record<string, string | string[]> {
+  const record: Record<string, string | string[]> = {};
+  if (!Array.isArray(headers)) {
+    const object = headers as Readonly<Record<string, string | readonly string[]>>;
+    for (const name in object) {
+      const value = object[name]!;
+      record[name.toLowerCase()] = typeof value === 'string' ? value : [...value];
+    }
+    return record;
+  }
+  for (const [name, value] of headers as ReadonlyArray<readonly [string, string]>) {
+    const key = name.toLowerCase();
+    const previous = record[key];
+    record[key] = previous === undefined ? value : [previous, value].flat();
+  }
+  return record;
+}
