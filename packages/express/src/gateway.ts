@@ -1,11 +1,9 @@
 import { pipeline } from 'node:stream';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { CloseguardTypeError, type GatewayApp } from '@closeguard/core';
-import { drive, HostRequest, type BodyOutcome, type GatewayReadable, type HostEnv } from '@closeguard/core/host';
-import { createEnv } from '@closeguard/node';
+import { createEnv, Exchange, serveGateway, type GatewayWriter } from '@closeguard/node';
 import { setHeaders } from './headers.ts';
-import { checkGatewayOptions, type GatewayOptions, type GatewaySettings as Settings } from './options.ts';
-import { requestSlot, type SlottedRequest } from './request.ts';
+import { checkGatewayOptions, type GatewayOptions } from './options.ts';
 
 /**
  * Mounts a gateway app in Express: `app.use('/api', gateway(app))`. The app sees `env.path`
@@ -24,93 +22,49 @@ import { requestSlot, type SlottedRequest } from './request.ts';
 export function gateway(app: GatewayApp, options: GatewayOptions = {}): RequestHandler {
   if (typeof app !== 'function') throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_ARGUMENT', `gateway(app) takes a gateway app function; received ${typeof app}`);
   const settings = checkGatewayOptions(options);
-  return function closeguardGateway(req: Request, res: Response, next: NextFunction): Promise<void> {
-    const shared = (req as SlottedRequest)[requestSlot]?.innermost;
-    const request = shared ?? ownRequest(req, res, settings);
-    const env = createEnv(req, { name: 'express', native: { req, res }, url: req.url }, request.scope, settings.bodyLimit);
+  return function closeguardGateway(req: Request, res: Response): Promise<void> {
+    // Behind connectionClosing(), its exchange (and the leases on its scope) is this request's.
+    const shared = Exchange.of(req);
+    const exchange = shared ?? Exchange.start(req, res, undefined, { url: req.originalUrl, logger: settings.logger, abortGrace: settings.abortGrace, driven: true }, Exchange);
     // Express strips the mount path from req.url: env.url and env.path are relative to the mount,
     // as in every adapter (the full target stays on the native request: req.originalUrl).
+    const env = createEnv(req, { name: 'express', native: { req, res }, url: req.url }, exchange.innermost.scope, settings.bodyLimit);
+    const served = serveGateway(app, env, exchange, expressWriter, res, settings);
     // Returned to router, which traces it: behind connectionClosing() its settling settles the chain.
-    return serve(app, env, req, res, next, settings).then(
-      (outcome) => end(request, outcome, shared === undefined, res),
+    if (shared !== undefined) return served;
+    return served.then(
+      () => exchange.settled(),
       (error: unknown) => {
-        request.scope.report(error, 'write');
-        end(request, 'error', shared === undefined, res);
+        exchange.scope.report(error, 'write');
+        exchange.settled(error);
       },
     );
   };
 }
 
-/** A request of the gateway's own, when no connectionClosing() runs before it. */
-function ownRequest(req: Request, res: Response, settings: Settings): HostRequest {
-  const request = new HostRequest({ method: req.method, url: req.originalUrl, logger: settings.logger, abortGrace: settings.abortGrace, driven: true, response: res });
-  // A response queued behind a pipelined one has no socket yet, and no 'close' if the socket goes first.
-  const queuedOn = res.socket ? undefined : req.socket;
-  const onClose = (): void => {
-    res.off('close', onClose);
-    queuedOn?.off('close', onClose);
-    request.over(res.writableFinished);
-  };
-  res.once('close', onClose);
-  queuedOn?.once('close', onClose);
-  return request;
-}
-
-function end(request: HostRequest, outcome: BodyOutcome, own: boolean, res: Response): void {
-  // A body stuck past abortGrace may still use the request's connections: destroy them, never release.
-  if (outcome === 'timeout') void request.scope.close('timeout');
-  if (!own) return;
-  // A failure after the headers cut the response: the request failed, it was not the client leaving.
-  if (outcome === 'error' && res.headersSent) void request.scope.close('error');
-  if (outcome === 'error') request.failed();
-  request.settled();
-}
-
-/** Drives the app into Express's response; resolves once the body is closed. */
-async function serve(app: GatewayApp, env: HostEnv, req: Request, res: Response, next: NextFunction, settings: Settings): Promise<BodyOutcome> {
-  const driven = await drive(app, env, settings);
-  if (!driven.ok) {
-    // The framework's error path sees an app failure (also after a hang-up: never swallow one).
-    if (driven.outcome === 'error') next(driven.error);
-    else if (!res.destroyed) res.destroy();
-    return driven.outcome;
-  }
-  const { body } = driven;
-  try {
-    res.status(driven.status);
-    setHeaders(res, driven.headers);
-  } catch (error) {
-    body.destroy();
-    await body.outcome;
-    next(error);
-    return 'error';
-  }
-  if (env.method === 'HEAD' || driven.status === 204 || driven.status === 304) {
-    res.end();
-    body.destroy();
-  } else {
-    send(body, res);
-    // A queued response whose socket closed never drains: stop the body when the request is aborted.
-    if (!res.socket) env.scope.whenAborted(() => body.destroy());
-  }
-  const outcome = await body.outcome;
-  if (outcome === 'error') settings.logger.error(`closeguard: ${env.method} ${env.url} failed after the headers were sent`, body.errored);
-  return outcome;
-}
-
-/**
- * Streams the body through Express's response (and whatever wraps it, like compression). pipeline,
- * not pipe: pipe never destroys the source on a hang-up. A body error destroys the response, which
- * cuts the connection: the client must not take a truncated body as whole.
- */
-function send(body: GatewayReadable, res: Response): void {
-  try {
-    pipeline(body, res, (error) => {
-      if (error && !res.destroyed) res.destroy();
-    });
-  } catch {
-    // Node ≥ 23 throws ERR_STREAM_UNABLE_TO_PIPE (and leaves the body alive) when the client left
-    // between the first chunk and this line.
-    body.destroy();
-  }
-}
+/** Writes through Express's response, so `compression()` and loggers see the body. */
+const expressWriter: GatewayWriter<Response> = {
+  send(res, status, headers, body) {
+    res.status(status);
+    setHeaders(res, headers);
+    if (body === undefined) {
+      res.end();
+      return;
+    }
+    // pipeline, not pipe: pipe never destroys the source on a hang-up. A body error destroys the
+    // response, which cuts the connection: the client must not take a truncated body as whole.
+    try {
+      pipeline(body, res, (error) => {
+        if (error && !res.destroyed) res.destroy();
+      });
+    } catch {
+      // Node ≥ 23 throws ERR_STREAM_UNABLE_TO_PIPE (and leaves the body alive) when the client left
+      // between the first chunk and this line.
+      body.destroy();
+    }
+  },
+  fail(res, error) {
+    // Express's error path: router sets req.next to the next() of the router running the gateway's layer.
+    (res.req as Request & { next: NextFunction }).next(error);
+  },
+};

@@ -1,30 +1,10 @@
 import { tracingChannel } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type ConnectionClosingMiddleware } from '@closeguard/core';
-import { HostRequest, type HostRequestOptions, type HostScope } from '@closeguard/core/host';
-
-/** Where a request's closeguard state lives on Express's `req` (a slot, not a WeakMap: every request pays for it). */
-export const requestSlot: unique symbol = Symbol('closeguard.express.request') as never;
-
-/** A Node request that may carry closeguard's state. */
-export type SlottedRequest = IncomingMessage & { [requestSlot]?: ExpressRequest };
-
-/** One guard's share of a request: the guard's scope (its leases, its admission) and the pools it has. */
-export class GuardRequest extends HostRequest {
-  readonly guard: ConnectionClosingMiddleware;
-  readonly aliases: ReadonlySet<string>;
-
-  constructor(guard: ConnectionClosingMiddleware, aliases: ReadonlySet<string>, options: HostRequestOptions) {
-    super(options);
-    this.guard = guard;
-    this.aliases = aliases;
-  }
-}
+import { Exchange } from '@closeguard/node';
 
 /**
- * A request served by Express routes behind `connectionClosing()`: the first guard it passed,
- * plus the guards of the sub-apps and routers it entered after (`inner`), which settle and end
- * with it. Express tells nobody when its handler chain settled, so this puts the signal together:
+ * A request served by Express routes behind `connectionClosing()`. Express tells nobody when its
+ * handler chain settled, so this puts the signal together:
  * - router ≥ 2.3's `express.router.request` TracingChannel: which layers returned a promise, when
  *   each settled, and which layer ran last (the one the request is in now);
  * - the response: ended when it is over, or, after a hang-up, its `'prefinish'`, the one event a
@@ -36,78 +16,28 @@ export class GuardRequest extends HostRequest {
  * chain ran off its end, or the last layer to run was a promise that settled (an async handler
  * that piped a stream and returned).
  */
-export class ExpressRequest extends GuardRequest {
-  readonly res: ServerResponse;
-  /** Guards mounted further in that the request passed too, innermost last. */
-  inner: GuardRequest[] | undefined = undefined;
+export class ExpressExchange extends Exchange {
   /** Promise-returning layers of this request still running. */
   pending = 0;
   /** The tracing context of the layer that started last. */
   current: object | undefined = undefined;
   /** Whether the last layer to start returned a promise, and it settled. */
   lastSettled = false;
-  /** Whether the handler chain settled. */
-  done = false;
-  /** With `asyncContext`: the scope the request's events are emitted in (the innermost guard's), and Node's `emit`. */
-  eventScope: HostScope | undefined = undefined;
-  emit: IncomingMessage['emit'] | undefined = undefined;
-
-  constructor(res: ServerResponse, guard: ConnectionClosingMiddleware, aliases: ReadonlySet<string>, options: HostRequestOptions) {
-    super(guard, aliases, options);
-    this.res = res;
-  }
-
-  /** Whether the request already passed `guard` (the same guard mounted twice steps aside). */
-  passed(guard: ConnectionClosingMiddleware): boolean {
-    return this.guard === guard || this.inner?.some((part) => part.guard === guard) === true;
-  }
-
-  /** Adds the share of a guard mounted further in. */
-  join(part: GuardRequest): void {
-    (this.inner ??= []).push(part);
-  }
-
-  /** The share of the guard mounted furthest in: a gateway app behind the guards runs in its scope. */
-  get innermost(): GuardRequest {
-    return this.inner === undefined ? this : this.inner[this.inner.length - 1]!;
-  }
-
-  /** The share whose pools `req.db(alias)` uses: the innermost guard that has the alias (the innermost one if none has). */
-  shareFor(alias: string): GuardRequest {
-    const { inner } = this;
-    if (inner === undefined) return this;
-    for (let i = inner.length - 1; i >= 0; i--) if (inner[i]!.aliases.has(alias)) return inner[i]!;
-    return this.aliases.has(alias) ? this : this.innermost;
-  }
-
-  override settled(error?: unknown): void {
-    this.done = true;
-    if (this.inner !== undefined) for (let i = this.inner.length - 1; i >= 0; i--) this.inner[i]!.settled(error);
-    super.settled(error);
-  }
-
-  override failed(): void {
-    if (this.inner !== undefined) for (const part of this.inner) part.failed();
-    super.failed();
-  }
-
-  override over(finished: boolean): void {
-    if (this.inner !== undefined) for (let i = this.inner.length - 1; i >= 0; i--) this.inner[i]!.over(finished);
-    super.over(finished);
-  }
 
   /** Settles the request once nothing of its handler chain can still run. */
   check(): void {
-    if (this.pending === 0 && (this.lastSettled || this.res.writableEnded || ranOff(this.res.req))) this.settled();
+    if (this.chainSettled) return;
+    const res = this.res as ServerResponse;
+    if (this.pending === 0 && (this.lastSettled || res.writableEnded || ranOff(res.req))) this.settled();
   }
 
   /** The response is over (its 'close'): a chain that is not done yet may still end it later. */
-  responseOver(finished: boolean): void {
+  override over(finished: boolean): void {
     if (this.isOver) return;
     this.check();
     // After a hang-up a late send()/end() emits nothing but 'prefinish': only then is it worth a listener.
-    if (!this.done) this.res.on('prefinish', onResponsePrefinish);
-    this.over(finished);
+    if (!this.chainSettled) this.res.on('prefinish', onResponsePrefinish);
+    super.over(finished);
   }
 }
 
@@ -120,13 +50,21 @@ function ranOff(req: IncomingMessage & { next?: unknown }): boolean {
   return req.next === undefined;
 }
 
+/** Where a layer's context remembers the request that counted it (a symbol: the context is router's, shared with other subscribers). */
+const countedBy: unique symbol = Symbol('closeguard.express.countedBy') as never;
+
 /** What router 2.3 publishes for each layer (`lib/layer.js`, `lib/tracing.js`). */
 interface LayerContext {
-  req: SlottedRequest;
+  req: IncomingMessage;
   result?: unknown;
   error?: unknown;
   /** The request that counted this layer as pending: a layer that began before the request had a guard is not counted. */
-  [requestSlot]?: ExpressRequest;
+  [countedBy]?: ExpressExchange;
+}
+
+function exchangeOf(req: IncomingMessage): ExpressExchange | undefined {
+  const exchange = Exchange.of(req);
+  return exchange instanceof ExpressExchange ? exchange : undefined;
 }
 
 let watching = false;
@@ -146,40 +84,36 @@ export function watchLayers(): void {
 }
 
 function onStart(ctx: LayerContext): void {
-  const request = ctx.req[requestSlot];
-  if (request === undefined) return;
-  request.current = ctx;
-  request.lastSettled = false;
+  const exchange = exchangeOf(ctx.req);
+  if (exchange === undefined) return;
+  exchange.current = ctx;
+  exchange.lastSettled = false;
 }
 
 function onEnd(ctx: LayerContext): void {
-  const request = ctx.req[requestSlot];
   // A synchronous layer leaves `result` (or `error`) on the context; a promise layer neither, until it settles.
-  if (request === undefined || 'result' in ctx || 'error' in ctx) return;
-  request.pending++;
-  ctx[requestSlot] = request;
+  if ('result' in ctx || 'error' in ctx) return;
+  const exchange = exchangeOf(ctx.req);
+  if (exchange === undefined) return;
+  exchange.pending++;
+  ctx[countedBy] = exchange;
 }
 
 function onAsyncEnd(ctx: LayerContext): void {
   // A promise layer that returned before the request met its guard (an async middleware that
   // awaited, then called next() into connectionClosing()) was never counted.
-  const request = ctx[requestSlot];
-  if (request === undefined) return;
-  request.pending--;
-  if (ctx === request.current) request.lastSettled = true;
-  request.check();
+  const exchange = ctx[countedBy];
+  if (exchange === undefined) return;
+  exchange.pending--;
+  if (ctx === exchange.current) exchange.lastSettled = true;
+  exchange.check();
 }
 
 function onError(ctx: LayerContext): void {
-  ctx.req[requestSlot]?.failed();
-}
-
-/** `res` 'close': the one terminal event of a response; unfinished at 'close' means the client left. */
-export function onResponseClose(this: ServerResponse): void {
-  (this.req as SlottedRequest)[requestSlot]?.responseOver(this.writableFinished);
+  exchangeOf(ctx.req)?.failed();
 }
 
 /** `res` 'prefinish': a late handler ended the response after it was over (nothing else is emitted then). */
 function onResponsePrefinish(this: ServerResponse): void {
-  (this.req as SlottedRequest)[requestSlot]?.check();
+  exchangeOf(this.req)?.check();
 }
