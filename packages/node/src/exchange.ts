@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { constants as http2Constants } from 'node:http2';
+import { constants as http2Constants, type Http2ServerResponse } from 'node:http2';
 import { finished as streamFinished, type Readable } from 'node:stream';
 import { CloseguardError, type ConnectionClosingMiddleware, type Logger } from '@closeguard/core';
 import { GatewayReadable, HostRequest, leasesFor } from '@closeguard/core/host';
@@ -162,6 +162,7 @@ export class Exchange extends GuardShare {
     if (body instanceof GatewayReadable) void body.outcome.then(() => this.#release());
     else streamFinished(body, () => this.#release());
     if (isQueued(this.res)) this.innermost.scope.whenAborted(() => body.destroy());
+    else if ('stream' in this.res) body.prependOnceListener('error', cutOnError.bind(this.res));
   }
 
   #release(): void {
@@ -249,6 +250,17 @@ function onResponseClose(this: NodeResponse): void {
 /** An HTTP/1 response waiting behind a pipelined one: it has no socket yet. */
 export function isQueued(res: NodeResponse): boolean {
   return !('stream' in res) && !res.socket;
+}
+
+/**
+ * A body that fails after the headers must reach the client as a cut response. On HTTP/2 a bare
+ * `res.destroy()` (Fastify's, reply.js `sendStream`) resets the stream with NO_ERROR, which
+ * clients (Node's, curl) take for a clean end: reset it with INTERNAL_ERROR first, as `pipeline`
+ * does. Prepended, it runs before the framework's own 'error' listener; before the headers the
+ * framework still answers the error itself.
+ */
+function cutOnError(this: Http2ServerResponse): void {
+  if (this.headersSent && !this.stream.closed) this.stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
 }
 
 /**
