@@ -1,6 +1,7 @@
 import { runConformance, runGuardedConformance } from '@closeguard/conformance';
-import { fastifyGuardedHost, fastifyHost } from './hosts/fastify.ts';
+import { fastifyGuardedHost, fastifyHost, fastifyHttp2Host } from './hosts/fastify.ts';
 
-// gateway(app) mounted in Fastify 5, and Fastify routes behind connectionClosing, on node:http.
-runConformance([fastifyHost]);
+// gateway(app) mounted in Fastify 5, on node:http and on HTTP/2 (h2c, Fastify({ http2: true })),
+// and Fastify routes behind connectionClosing, on node:http.
+runConformance([fastifyHost, fastifyHttp2Host]);
 runGuardedConformance([fastifyGuardedHost]);

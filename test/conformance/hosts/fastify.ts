@@ -1,8 +1,8 @@
 import { STATUS_CODES } from 'node:http';
-import Fastify, { type FastifyReply, type FastifyRequest, type RouteHandlerMethod } from 'fastify';
-import { getErrorStatus, type Logger } from '@closeguard/core';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteHandlerMethod } from 'fastify';
+import { getErrorStatus, type GatewayApp, type Logger } from '@closeguard/core';
 import { connectionClosing, gateway } from '@closeguard/fastify';
-import { listenOn, type ConformanceHost, type Db, type DbClient, type GuardedHost, type GuardedRoute, type RouteInput } from '@closeguard/conformance';
+import { listenOn, type ConformanceHost, type Db, type DbClient, type GuardedHost, type GuardedRoute, type HostOptions, type ListeningServer, type RouteInput } from '@closeguard/conformance';
 
 /** A typical Fastify error handler: logs, then answers the error's status and headers (as Fastify's default does) with a generic text (never the message). */
 function errorHandler(report: (error: unknown) => void) {
@@ -19,20 +19,28 @@ function errorHandler(report: (error: unknown) => void) {
 export const fastifyHost: ConformanceHost = {
   name: 'fastify',
   protocol: 'http1',
-  async listen(app, { abortGrace, bodyLimit, logger }) {
-    const fastify = Fastify();
-    const log: Logger = logger ?? console;
-    fastify.setErrorHandler(errorHandler((error) => log.error('fastify: request failed', error)));
-    await fastify.register(gateway, {
-      app,
-      ...(abortGrace !== undefined && { abortGrace }),
-      ...(bodyLimit !== undefined && { bodyLimit }),
-      ...(logger !== undefined && { logger }),
-    });
-    await fastify.ready();
-    return listenOn(fastify.server);
-  },
+  listen: (app, options) => listenGateway(Fastify(), app, options),
 };
+
+/** The same on `Fastify({ http2: true })`: HTTP/2 in cleartext (h2c), `reply.raw` an Http2ServerResponse. */
+export const fastifyHttp2Host: ConformanceHost = {
+  name: 'fastify/http2',
+  protocol: 'http2',
+  listen: (app, options) => listenGateway(Fastify({ http2: true }) as unknown as FastifyInstance, app, options),
+};
+
+async function listenGateway(fastify: FastifyInstance, app: GatewayApp, { abortGrace, bodyLimit, logger }: HostOptions): Promise<ListeningServer> {
+  const log: Logger = logger ?? console;
+  fastify.setErrorHandler(errorHandler((error) => log.error('fastify: request failed', error)));
+  await fastify.register(gateway, {
+    app,
+    ...(abortGrace !== undefined && { abortGrace }),
+    ...(bodyLimit !== undefined && { bodyLimit }),
+    ...(logger !== undefined && { logger }),
+  });
+  await fastify.ready();
+  return listenOn(fastify.server);
+}
 
 /** The standard routes behind `register(connectionClosing, { guard })`, each in Fastify's idiom. */
 export const fastifyGuardedHost: GuardedHost = {

@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
+import { createServer as createH2cServer } from 'node:http2';
 import Koa, { type Context } from 'koa';
+import type { GatewayApp } from '@closeguard/core';
 import { gateway, connectionClosing, type GatewayOptions } from '@closeguard/koa';
 import { listenOn, type ConformanceHost, type DbClient, type GuardedHost, type GuardedRoute, type HostOptions, type ListeningServer, type RouteInput } from '@closeguard/conformance';
 
@@ -11,13 +13,22 @@ import { listenOn, type ConformanceHost, type DbClient, type GuardedHost, type G
 export const koaHost: ConformanceHost = {
   name: 'koa',
   protocol: 'http1',
-  listen: (app, options) => {
-    const koa = new Koa();
-    koa.on('error', (error: unknown) => options.logger?.error('koa: request failed', error));
-    koa.use(gateway(app, gatewayOptions(options)));
-    return serve(koa);
-  },
+  listen: (app, options) => serve(gatewayKoa(app, options)),
 };
+
+/** The same app on `http2.createServer(koa.callback())`: HTTP/2 in cleartext (h2c), `ctx.req`/`ctx.res` from the compatibility API. */
+export const koaHttp2Host: ConformanceHost = {
+  name: 'koa/http2',
+  protocol: 'http2',
+  listen: (app, options) => serveHttp2(gatewayKoa(app, options)),
+};
+
+function gatewayKoa(app: GatewayApp, options: HostOptions): Koa {
+  const koa = new Koa();
+  koa.on('error', (error: unknown) => options.logger?.error('koa: request failed', error));
+  koa.use(gateway(app, gatewayOptions(options)));
+  return koa;
+}
 
 /**
  * The standard routes behind `connectionClosing(guard)`, in Koa's idiom: `ctx.body = value` for
@@ -86,4 +97,10 @@ function gatewayOptions({ abortGrace, bodyLimit, logger }: HostOptions): Gateway
 function serve(koa: Koa): Promise<ListeningServer> {
   const handle = koa.callback();
   return listenOn(createServer((req, res) => void handle(req, res)));
+}
+
+/** Koa's request handler on `http2.createServer` (h2c), port 0, as Koa's docs show it. */
+function serveHttp2(koa: Koa): Promise<ListeningServer> {
+  const handle = koa.callback();
+  return listenOn(createH2cServer((req, res) => void handle(req, res)));
 }
