@@ -19,6 +19,10 @@ export { readAheadBound } from './cases/backpressure.ts';
 export { connect, fetchOnce, headerValue } from './support/http.ts';
 export { createProbe, failingQuery, whenAborted, TEXT } from './support/app.ts';
 export { createGate, settle, waitFor, waitForSteady, waitUntil } from './support/wait.ts';
+export { hangUpMidStream, hangUpWhen } from './support/hang-up.ts';
+export { quiet } from './support/logger.ts';
+export { testEnv } from './support/env.ts';
+export { backendPidOf, createCursorProbe, cursorRows, ndjsonCursor } from './support/pg.ts';
 
 export type { ConformanceHost, HostOptions, ListeningServer } from './host.ts';
 export type { Outcome, Scenario, ScenarioContext, SuiteContext } from './scenario.ts';
@@ -26,7 +30,18 @@ export type { Finish, Recorder } from './recorder.ts';
 export type { CleanupExpectation } from './expectations.ts';
 export type { Exchange, Protocol, ResponseHead, TestConnection, TestRequest, TestResponse } from './support/http.ts';
 export type { Probe, ProbeHandler } from './support/app.ts';
-export type { Db, DbClient, GuardedHost, GuardedHostOptions, GuardedRoute, RouteInput, RouteKind } from './routes.ts';
-export { guardedRoutes, guardedSuite, ndjsonCursor, runGuardedConformance, RouteError } from './guarded.ts';
+export type { CursorOptions, CursorProbe } from './support/pg.ts';
+
+// The guarded suite: ConnectionClosingMiddleware behind a framework's routes, on a driver's pools.
+export { guardedSuite, runGuardedConformance } from './guarded/suite.ts';
+export { guardedGatewayHost } from './guarded/gateway-host.ts';
+export { pgDriver, pgPoolDriver } from './guarded/pg-drivers.ts';
+export { RouteError } from './guarded/routes.ts';
+export type { Db, DbClient, GuardedHost, GuardedHostOptions, GuardedRoute, RouteInput, RouteKind } from './guarded/host.ts';
+export type { DriverPool, DriverPoolOptions, GuardedDriver } from './guarded/driver.ts';
+
+// The run's PostgreSQL.
 export { eventually, PoolHarness, usePoolHarness } from './postgres/harness.ts';
-export { backendPids, backendsFor, databaseUrl, terminateBackend } from './postgres/index.ts';
+export { backendPids, backendsFor, databaseUrl, terminateBackend, waitForBackends } from './postgres/index.ts';
+export { launchPostgres } from './postgres/postgres-launcher.ts';
+export type { LaunchedPostgres } from './postgres/postgres-launcher.ts';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { connection, getErrorStatus } from '@closeguard/core';
 import type { FastifyInstance } from 'fastify';
 import { connectionClosing } from '@closeguard/fastify';
-import { ndjsonCursor } from '../../conformance/src/guarded.ts';
+import { backendPidOf, createCursorProbe, ndjsonCursor } from '@closeguard/conformance';
 import { eventually, getUntilClosed, hangUpMidStream, hangUpWhen, postAndHangUpWhen, quiet, useHarness } from './harness.ts';
 
 const harness = useHarness();
@@ -17,10 +17,6 @@ function recordErrors(fastify: FastifyInstance): unknown[] {
     return reply.code(getErrorStatus(error)).send('failed');
   });
   return errors;
-}
-
-async function pidOf(client: pg.Client): Promise<number> {
-  return (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
 }
 
 describe('connectionClosing on PostgreSQL', () => {
@@ -49,7 +45,7 @@ describe('connectionClosing on PostgreSQL', () => {
       const closed = { count: 0 };
       const { url } = await harness.serve(guard, (fastify) => {
         fastify.get('/rows', (request, reply) => {
-          void request.db<pg.Client>().then((client) => reply.type('application/x-ndjson').send(ndjsonCursor(client, 1_000_000, () => closed.count++)));
+          void request.db<pg.Client>().then((client) => reply.type('application/x-ndjson').send(ndjsonCursor(client, 1_000_000, createCursorProbe({ onClosed: () => closed.count++ }))));
         });
       });
       await hangUpMidStream(`${url}/rows`);
@@ -68,13 +64,13 @@ describe('connectionClosing on PostgreSQL', () => {
       const { url } = await harness.serve(guard, (fastify) => {
         fastify.post('/late', async (request) => {
           const client = await request.db<pg.Client>();
-          seen.before = await pidOf(client);
+          seen.before = await backendPidOf(client);
           seen.started = true;
           await client.query('SELECT pg_sleep(0.4)');
-          seen.after = await pidOf(client);
+          seen.after = await backendPidOf(client);
           return { body: request.body };
         });
-        fastify.get('/pid', async (request) => pidOf(await request.db<pg.Client>()));
+        fastify.get('/pid', async (request) => backendPidOf(await request.db<pg.Client>()));
       });
       await postAndHangUpWhen(`${url}/late`, { hello: 'world' }, () => seen.started);
       await eventually(() => expect(guard.stats().released).toBe(1));
@@ -114,9 +110,9 @@ describe('connectionClosing on PostgreSQL', () => {
         });
         fastify.get('/slow', async (request) => {
           const client = await request.db<pg.Client>();
-          seen.before = await pidOf(client);
+          seen.before = await backendPidOf(client);
           await client.query('SELECT pg_sleep(0.5)');
-          seen.after = await pidOf(client);
+          seen.after = await backendPidOf(client);
           return 'done';
         });
       }, { connectionTimeout: 150 });

@@ -1,14 +1,14 @@
-import type { Readable } from 'node:stream';
 import type { ConnectionClosingMiddleware, Logger } from '@closeguard/core';
-import type { ListeningServer } from './host.ts';
+import type { ListeningServer } from '../host.ts';
 
 /**
  * The request-owned connection sugar of a framework (`req.db`, `request.db`, `ctx.db`), as the
- * routes call it: the connection of a pool alias, leased on first use.
+ * routes call it: the connection of a pool alias, leased on first use. `C` is the driver's
+ * connection; the standard routes hand it to their driver fixture and never look inside.
  */
-export type Db = (alias?: string) => Promise<DbClient>;
+export type Db<C = DbClient> = (alias?: string) => Promise<C>;
 
-/** The part of a `pg.Client` the routes use. */
+/** A pg-style connection (`pg.Client`, `pg.PoolClient`): the default `C` of `Db` and `GuardedRoute`. */
 export interface DbClient {
   query<T = Record<string, unknown>>(text: string, values?: unknown[]): Promise<{ rows: T[] }>;
 }
@@ -34,8 +34,11 @@ export interface RouteInput {
  */
 export type RouteKind = 'json' | 'stream' | 'callback';
 
-/** One route of the standard set every framework host serves behind its `connectionClosing()`. */
-export interface GuardedRoute {
+/**
+ * One route of the standard set every framework host serves behind its `connectionClosing()`.
+ * A host serves any `C`: it passes its framework's `db` through (`(alias) => req.db(alias)`).
+ */
+export interface GuardedRoute<C = DbClient> {
   readonly method: 'GET' | 'POST';
   /** A literal path, no parameters: `/rows`. */
   readonly path: string;
@@ -43,7 +46,7 @@ export interface GuardedRoute {
   /** For `stream` routes: the content type to send. */
   readonly contentType?: string;
   /** The route's work: `db` is the framework's sugar for this request (`req.db` …). */
-  run(db: Db, input: RouteInput): Promise<unknown>;
+  run(db: Db<C>, input: RouteInput): Promise<unknown>;
 }
 
 /** What `listenGuarded` is given. */
@@ -55,7 +58,7 @@ export interface GuardedHostOptions {
    */
   readonly guard: ConnectionClosingMiddleware;
   /** The routes to serve, each in the framework's idiom for its `kind`. */
-  readonly routes: readonly GuardedRoute[];
+  readonly routes: readonly GuardedRoute<unknown>[];
   /**
    * The framework's own error handler (Express error middleware, Fastify `setErrorHandler`, Koa
    * `app.on('error')`) calls this once for each error it sees, and the error response is the
@@ -74,6 +77,3 @@ export interface GuardedHost {
   /** Serves `routes` behind `connectionClosing(guard)` on 127.0.0.1, port 0, HTTP/1.1. */
   listenGuarded(options: GuardedHostOptions): Promise<ListeningServer>;
 }
-
-/** A `Readable` a stream route resolves to. */
-export type RouteStream = Readable;

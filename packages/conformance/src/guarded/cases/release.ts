@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { eventually } from '../../postgres/harness.ts';
+import { backendPids, terminateBackend } from '../../postgres/index.ts';
+import { get } from '../clients.ts';
+import type { GuardedContext } from '../stage.ts';
+
+/** The release policy at request end: unusable and old connections are destroyed, open transactions rolled back. */
+export function releaseCases(context: GuardedContext): void {
+  describe('when the backend of a leased client is terminated', () => {
+    it('destroys the client and serves the next request', async () => {
+      const stage = context.begin();
+      const { pool } = stage.pool(1);
+      const { url, guard } = await stage.serve({ pool });
+      expect((await get(`${url}/terminate`)).status).toBe(500);
+      await eventually(() => expect(guard.stats().destroyed.unusable).toBe(1));
+      expect(await get(`${url}/one`)).toMatchObject({ status: 200, text: '1' });
+    });
+
+    it('destroys the client when an administrator terminates it between two queries, and serves the next request', async () => {
+      const stage = context.begin();
+      const { pool } = stage.pool(1);
+      const { url, guard } = await stage.serve({ pool });
+      expect((await get(`${url}/terminated-outside`)).status).toBe(500);
+      await eventually(() => expect(guard.stats().destroyed.unusable).toBe(1));
+      expect(await get(`${url}/one`)).toMatchObject({ status: 200, text: '1' });
+    });
+  });
+
+  describe('when a statement fails inside a transaction', () => {
+    it('destroys the client in the aborted transaction; the next request sees a clean one', async () => {
+      const stage = context.begin();
+      const { pool } = stage.pool(1);
+      const { url, guard } = await stage.serve({ pool });
+      expect((await get(`${url}/tx-abort`)).status).toBe(200);
+      await eventually(() => expect(guard.stats().destroyed.unusable).toBe(1));
+      expect(await get(`${url}/one`)).toMatchObject({ status: 200, text: '1' });
+    });
+  });
+
+  describe('when the handler leaves a transaction open', () => {
+    it('rolls it back and releases the client', async () => {
+      const stage = context.begin();
+      const { pool } = stage.pool(1);
+      const { url, guard } = await stage.serve({ pool });
+      expect((await get(`${url}/tx-open`)).status).toBe(200);
+      await eventually(() => expect(guard.stats().released).toBe(1));
+      expect(await get(`${url}/left-open`)).toMatchObject({ status: 200, text: 'false' });
+      expect(guard.stats().destroyed.unusable).toBe(0);
+    });
+  });
+
+  describe('with maxAge 0', () => {
+    it('destroys each client at the end of its request', async () => {
+      const stage = context.begin();
+      const { pool } = stage.pool(1);
+      const { url, guard } = await stage.serve({ pool, maxAge: 0 });
+      await get(`${url}/one`);
+      await get(`${url}/one`);
+      await eventually(() => expect(guard.stats().destroyed.obsolete).toBe(2));
+    });
+  });
+
+  describe('with healthCheck', () => {
+    it('replaces a reused client whose backend was killed', async () => {
+      const stage = context.begin();
+      const { pool, name } = stage.pool(1);
+      const { url, guard } = await stage.serve({ pool, healthCheck: true });
+      const first = Number((await get(`${url}/pid`)).text);
+      await eventually(() => expect(guard.stats().released).toBe(1));
+      await terminateBackend(first);
+      await eventually(async () => expect(await backendPids(name)).toEqual([]));
+      const second = Number((await get(`${url}/pid`)).text);
+      // Replaced by the pool (which knows the connection ended) or, had the driver not heard yet, by the check.
+      expect(second).not.toBe(first);
+      expect(guard.stats().destroyed.unusable).toBeLessThanOrEqual(1);
+    });
+  });
+}

@@ -1,0 +1,124 @@
+import { afterEach, expect } from 'vitest';
+import { ConnectionClosingMiddleware, type ConnectionClosingOptions } from '@closeguard/core';
+import type { ListeningServer } from '../host.ts';
+import { eventually } from '../postgres/harness.ts';
+import { backendsFor, databaseUrl } from '../postgres/index.ts';
+import { quiet } from '../support/logger.ts';
+import { get } from './clients.ts';
+import type { DriverPool, GuardedDriver } from './driver.ts';
+import type { GuardedHost, GuardedRoute } from './host.ts';
+import { useLifecycle, type Lifecycle } from './lifecycle.ts';
+import { guardedRoutes } from './routes.ts';
+import { createRouteState, resetRouteState, type RouteState } from './state.ts';
+
+/** After a hang-up, how long a late handler may run on: long for the "finishes in time" case. */
+export const GRACE_MS = 2_000;
+/** …and short for the "past abortGrace" case. */
+export const SHORT_GRACE_MS = 150;
+
+let poolCount = 0;
+
+/** A pool the stage opened, and the application_name its backends carry. */
+export interface StagePool {
+  readonly pool: DriverPool;
+  readonly name: string;
+}
+
+/** One case's world: the driver's pools on the real PostgreSQL, the guard, the host's server. */
+export class Stage {
+  readonly pools: StagePool[] = [];
+  /** What the framework's error handler saw. */
+  readonly errors: unknown[] = [];
+  server: ListeningServer | undefined;
+  /** Set by a case that closed the guard: the server answers 503 from then on. */
+  closed = false;
+  readonly #host: GuardedHost;
+  readonly #driver: GuardedDriver;
+  readonly #routes: readonly GuardedRoute<unknown>[];
+
+  constructor(host: GuardedHost, driver: GuardedDriver, routes: readonly GuardedRoute<unknown>[]) {
+    this.#host = host;
+    this.#driver = driver;
+    this.#routes = routes;
+  }
+
+  /** Opens a pool of at most `max` connections through the driver. */
+  pool(max: number, options: { acquireTimeout?: number } = {}): StagePool {
+    const name = `closeguard-conformance-${process.pid}-${++poolCount}`;
+    const pool = this.#driver.open({ connectionString: databaseUrl(), applicationName: name, max, ...options });
+    const opened = { pool, name };
+    this.pools.push(opened);
+    return opened;
+  }
+
+  /** Serves the standard routes on the host behind a guard with `options` (abortGrace GRACE_MS unless given). */
+  async serve(options: ConnectionClosingOptions): Promise<{ url: string; guard: ConnectionClosingMiddleware }> {
+    const guard = new ConnectionClosingMiddleware({ abortGrace: GRACE_MS, ...options });
+    this.server = await this.#host.listenGuarded({ guard, routes: this.#routes, onError: (error) => void this.errors.push(error), logger: quiet });
+    return { url: this.server.url, guard };
+  }
+
+  async dispose(): Promise<void> {
+    await this.server?.close();
+    for (const { pool } of this.pools.splice(0)) await this.#driver.close(pool);
+  }
+}
+
+/** What every case of the guarded suite gets. */
+export interface GuardedContext {
+  readonly driver: GuardedDriver;
+  readonly state: RouteState;
+  readonly lifecycle: Lifecycle;
+  /** Starts a case: its stage, fresh, and the lifecycle counts from here. */
+  begin(): Stage;
+  /** Requests started since `begin()`. */
+  startedSinceBegin(): number;
+}
+
+/**
+ * The suite's context for `host` on `driver`: routes, state and lifecycle for the enclosing
+ * `describe`, and after each case the checks every case ends with — the server still answers,
+ * every pool has nothing borrowed and PostgreSQL holds no more backends for it than its idle
+ * connections, every request fired requestFinished exactly once, nothing escaped.
+ */
+export function useGuardedStage(host: GuardedHost, driver: GuardedDriver): GuardedContext {
+  const lifecycle = useLifecycle();
+  const state = createRouteState();
+  const routes = guardedRoutes(driver, state);
+  let stage = new Stage(host, driver, routes);
+  let startedBefore = 0;
+  let escapedBefore = 0;
+
+  afterEach(async () => {
+    try {
+      // A closed guard still answers: 503, from then on.
+      const alive = await get(`${stage.server!.url}/alive`).catch(() => undefined);
+      expect(alive?.status, 'the server still answers').toBe(stage.closed ? 503 : 200);
+      for (const { pool, name } of stage.pools) {
+        await eventually(async () => {
+          expect(pool.borrowed).toBe(0);
+          expect(await backendsFor(name)).toBeLessThanOrEqual(pool.available);
+        });
+      }
+      const scopes = lifecycle.started.slice(startedBefore);
+      await eventually(() => expect(scopes.filter((scope) => lifecycle.finishes.get(scope)?.length !== 1)).toEqual([]));
+      expect(lifecycle.escaped.slice(escapedBefore)).toEqual([]);
+    } finally {
+      await stage.dispose();
+      stage = new Stage(host, driver, routes);
+      resetRouteState(state);
+    }
+  });
+
+  return {
+    driver,
+    state,
+    lifecycle,
+    begin: () => {
+      startedBefore = lifecycle.started.length;
+      escapedBefore = lifecycle.escaped.length;
+      return stage;
+    },
+    startedSinceBegin: () => lifecycle.started.length - startedBefore,
+  };
+}
