@@ -3,14 +3,12 @@ import type { Pool } from 'generic-pool';
 import type pg from 'pg';
 import { ConnectionClosingMiddleware, type ConnectionClosingOptions, type GatewayApp } from '@closeguard/core';
 import { requestListener } from '@closeguard/node';
-import { PoolHarness, usePoolHarness } from '../../conformance/src/postgres/harness.ts';
+import { PoolHarness, quiet, usePoolHarness } from '@closeguard/conformance';
 
-export { hangUpMidStream, hangUpWhen } from '../../conformance/src/support/hang-up.ts';
-export { eventually } from '../../conformance/src/postgres/harness.ts';
+export { eventually } from '@closeguard/conformance';
 
 /** Short grace periods so hang-up cases settle fast; they bound waits, they are not asserted. */
 export const GRACE_MS = 300;
-const quiet = { error: () => undefined };
 
 /** Everything a test made, disposed after it. */
 export class Harness extends PoolHarness {
