@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { backendPids, backendsFor, databaseUrl, terminateBackend, waitForBackends } from '../packages/conformance/src/postgres/index.ts';
+import { backendPids, backendsFor, databaseUrl, terminateBackend, waitForBackends } from '@closeguard/conformance';
 
 describe('PostgreSQL for the test run', () => {
   const clients: pg.Client[] = [];

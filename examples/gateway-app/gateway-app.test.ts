@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { databaseUrl } from '../../packages/conformance/src/postgres/index.ts';
+import { databaseUrl } from '@closeguard/conformance';
 import { describeCommand, expectEverythingGivenBack, expectEveryEvent, givenBack, hangUpOnFirstData, SETTLED, USERS } from '../shared/example-suite.ts';
 import { HOST_NAMES } from './hosts.ts';
 import { APPLICATION_NAME, start, type Running } from './server.ts';

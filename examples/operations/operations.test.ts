@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
-import { backendsFor, databaseUrl } from '../../packages/conformance/src/postgres/index.ts';
+import { backendsFor, databaseUrl } from '@closeguard/conformance';
 import { listeningUrl, spawnExample } from '../shared/example-suite.ts';
 import { start } from './server.ts';
 

@@ -11,7 +11,7 @@ import type { Pool } from 'generic-pool';
 import type pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ConnectionClosingMiddleware, GuardStats } from '@closeguard/core';
-import { backendsFor, databaseUrl } from '../../packages/conformance/src/postgres/index.ts';
+import { backendsFor, databaseUrl } from '@closeguard/conformance';
 import type { RunningApp } from './main.ts';
 import { EVENT_COUNT, SEED_BALANCES } from './schema.ts';
 

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { launchPostgres, type LaunchedPostgres } from '../../packages/conformance/src/postgres/postgres-launcher.ts';
+import { launchPostgres, type LaunchedPostgres } from '@closeguard/conformance';
 import { Backends } from './backends.ts';
 import { checkSchedules, DEFAULT_KINDS, parseKinds } from './check.ts';
 import { FRAMEWORKS, type Framework } from './hosts.ts';

@@ -3,7 +3,7 @@
 // Replay a failure with the seed and path fast-check prints:
 //   FAULTS_SEED=<seed> FAULTS_PATH=<path> npx vitest run test/faults
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { databaseUrl } from '../../packages/conformance/src/postgres/index.ts';
+import { databaseUrl } from '@closeguard/conformance';
 import { Backends } from './backends.ts';
 import { checkSchedules, parseKinds, type CheckOptions } from './check.ts';
 import { FRAMEWORKS } from './hosts.ts';

@@ -11,6 +11,7 @@ import { connectionClosing as expressClosing } from '@closeguard/express';
 import { connectionClosing as fastifyClosing } from '@closeguard/fastify';
 import { connectionClosing as koaClosing } from '@closeguard/koa';
 import '@closeguard/pg';
+import { quiet } from '@closeguard/conformance';
 import { NDJSON, type HandlerIo, type Reply } from './plan-runner.ts';
 
 export const FRAMEWORKS = ['express', 'fastify', 'koa'] as const;
@@ -28,7 +29,6 @@ export interface Served {
   close(): Promise<void>;
 }
 
-const quiet = { error: (): void => undefined };
 
 /** Serves `handler` behind `framework`'s `connectionClosing(guard)` on 127.0.0.1, port 0. */
 export function serve(framework: Framework, guard: ConnectionClosingMiddleware, handler: FaultHandler): Promise<Served> {

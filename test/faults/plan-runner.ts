@@ -1,9 +1,8 @@
 // A request's handler, as its plan says: the same work on every framework, which each host wraps in
 // its own idiom (hosts.ts). It counts what ran, so the schedule knows when every handler settled.
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type pg from 'pg';
-import Cursor from 'pg-cursor';
-import { closeCursor } from '@closeguard/pg';
+import { createCursorProbe, ndjsonCursor } from '@closeguard/conformance';
 import type { RequestPlan, Step } from './schedule.ts';
 
 /** An error a plan raises on purpose. */
@@ -32,8 +31,8 @@ export class HandlerBook {
   settled = 0;
   lateStarted = 0;
   lateSettled = 0;
-  cursorsOpened = 0;
-  cursorsClosed = 0;
+  /** The cursors of 'cursor' endings: opened, closed. */
+  readonly cursors = createCursorProbe();
   readonly #gates: Array<() => void> = [];
   #open = false;
 
@@ -55,12 +54,12 @@ export class HandlerBook {
   }
 
   describe(): string {
-    const { entered, settled, lateStarted, lateSettled, cursorsOpened, cursorsClosed } = this;
-    return `handlers ${settled}/${entered} settled, late leases ${lateSettled}/${lateStarted}, cursors ${cursorsClosed}/${cursorsOpened} closed`;
+    const { entered, settled, lateStarted, lateSettled, cursors } = this;
+    return `handlers ${settled}/${entered} settled, late leases ${lateSettled}/${lateStarted}, cursors ${cursors.closed}/${cursors.opened} closed`;
   }
 
   get busy(): boolean {
-    return this.entered !== this.settled || this.lateStarted !== this.lateSettled || this.cursorsOpened !== this.cursorsClosed;
+    return this.entered !== this.settled || this.lateStarted !== this.lateSettled || this.cursors.opened !== this.cursors.closed;
   }
 }
 
@@ -84,7 +83,9 @@ async function runSteps(plan: RequestPlan, io: HandlerIo, book: HandlerBook): Pr
     case 'json':
       return { kind: 'json', value: { ok: true } };
     case 'cursor':
-      return { kind: 'stream', stream: cursorStream(await io.db(), plan.ending, book) };
+      // 100 rows a read, each read sleeping batchSleepMs in PostgreSQL; the cursor opens on the first
+      // read (a stream destroyed before it opens none) and closes with closeCursor() in its finally.
+      return { kind: 'stream', stream: ndjsonCursor(await io.db(), plan.ending.rows, book.cursors, { batchSleep: plan.ending.batchSleepMs }) };
     case 'stuck': {
       await book.gate();
       // Long past abortGrace: a connection it leased was destroyed, and using it now must fail alone.
@@ -135,28 +136,4 @@ async function leaseLate(io: HandlerIo, book: HandlerBook): Promise<void> {
   } finally {
     book.lateSettled++;
   }
-}
-
-/**
- * `rows` NDJSON rows of `generate_series` from a pg-cursor, 100 a read (each read sleeping
- * `batchSleepMs` in PostgreSQL); the cursor is closed in `finally`, as the adapters' READMEs show.
- */
-function cursorStream(client: pg.Client, { rows, batchSleepMs }: { rows: number; batchSleepMs: number }, book: HandlerBook): Readable {
-  async function* read(): AsyncGenerator<string> {
-    book.cursorsOpened++;
-    // Opened inside the generator: a stream destroyed before its first read never opens it.
-    const cursor = client.query(new Cursor(
-      'SELECT g, repeat($1, 100) AS pad, pg_sleep(CASE WHEN g % 100 = 1 THEN $3::float8 ELSE 0 END) AS slept FROM generate_series(1, $2::int) g',
-      ['x', rows, batchSleepMs / 1000],
-    ));
-    try {
-      for (let batch = await cursor.read(100); batch.length > 0; batch = await cursor.read(100)) {
-        yield batch.map((row) => `${JSON.stringify(row)}\n`).join('');
-      }
-    } finally {
-      await closeCursor(cursor, client); // pg-cursor's close() alone never settles once the client died
-      book.cursorsClosed++;
-    }
-  }
-  return Readable.from(read(), { objectMode: false });
 }

@@ -3,7 +3,7 @@
 // runner: the vitest property and the 10,000-schedule script share it.
 import { ConnectionClosingMiddleware, signals, type GuardStats, type RequestFinishedMessage, type RequestScope, type RequestStartedMessage } from '@closeguard/core';
 import { createPool } from '@closeguard/pg';
-import { waitUntil } from '../../packages/conformance/src/support/wait.ts';
+import { waitUntil } from '@closeguard/conformance';
 import type { Backends } from './backends.ts';
 import { rowsIn, send, type ClientOutcome } from './client.ts';
 import { serve, type Framework, type Served } from './hosts.ts';

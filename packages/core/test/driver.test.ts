@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isCloseguardError, signals, type GatewayApp, type GatewayBody, type RequestExceptionMessage } from '@closeguard/core';
 import { drive } from '@closeguard/core/host';
-import { testEnv } from '../../conformance/src/support/env.ts';
+import { testEnv } from '@closeguard/conformance';
 
 const envFor = testEnv;
 

@@ -3,15 +3,11 @@ import diagnostics from 'node:diagnostics_channel';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createPool, type Pool } from 'generic-pool';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-
-/** Waits for asynchronous cleanup; generous, since a loaded 2-core machine is slow, not wrong. */
-const eventually = <T>(check: () => T | Promise<T>): Promise<T> => vi.waitFor(check, { timeout: 5_000, interval: 20 });
+import { afterEach, describe, expect, it } from 'vitest';
 import { ConnectionClosingMiddleware, connection, isCloseguardError, poolPolicy, type ConnectionClosingOptions, type GatewayApp, type LeakReport, type PoolPolicy } from '@closeguard/core';
 import { createScope, leasesFor } from '@closeguard/core/host';
 import { requestListener } from '@closeguard/node';
-import { hangUpMidStream, hangUpWhen } from '../../conformance/src/support/hang-up.ts';
-import { createGate } from '../../conformance/src/support/wait.ts';
+import { createGate, eventually, hangUpMidStream, hangUpWhen, quiet } from '@closeguard/conformance';
 
 /** An in-process connection: enough state for the release policy to judge. */
 class FakeConnection {
@@ -28,7 +24,6 @@ const policy: PoolPolicy<FakeConnection> = {
   reset: (c) => c.clean,
 };
 
-const quiet = { error: () => undefined };
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();

@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { currentScope, isCloseguardError, signals, type RequestFinishedMessage } from '@closeguard/core';
 import { createScope } from '@closeguard/core/host';
-
-const quiet = { error: () => undefined };
+import { quiet } from '@closeguard/conformance';
 
 describe('createScope()', () => {
   const finished: RequestFinishedMessage[] = [];

@@ -15,7 +15,7 @@ import {
   type StartResponse,
 } from '@closeguard/core';
 import { requestListener } from '@closeguard/node';
-import { testEnv } from '../../conformance/src/support/env.ts';
+import { testEnv } from '@closeguard/conformance';
 
 type ClosableBody = GatewayBody & { close(): void | Promise<void> };
 

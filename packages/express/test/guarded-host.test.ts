@@ -1,10 +1,7 @@
-import { Readable } from 'node:stream';
-import Cursor from 'pg-cursor';
-import { closeCursor } from '@closeguard/pg';
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConnectionClosingMiddleware } from '@closeguard/core';
-import type { DbClient, GuardedRoute, ListeningServer } from '@closeguard/conformance';
+import { createCursorProbe, ndjsonCursor, type DbClient, type GuardedRoute, type ListeningServer } from '@closeguard/conformance';
 import { expressHost } from '../../../test/conformance/hosts/express.ts';
 import { eventually, GRACE_MS, hangUpMidStream, quiet, useHarness } from './harness.ts';
 
@@ -35,18 +32,7 @@ describe('the express GuardedHost', () => {
         path: '/rows',
         kind: 'stream',
         contentType: 'application/x-ndjson',
-        run: async (db) => {
-          const client = (await db()) as unknown as pg.Client;
-          const cursor = client.query(new Cursor('SELECT g, repeat($1, 100) AS pad FROM generate_series(1, 1000000) g', ['x']));
-          return Readable.from((async function* () {
-            try {
-              for (let rows = await cursor.read(100); rows.length > 0; rows = await cursor.read(100)) yield rows.map((row) => `${JSON.stringify(row)}\n`).join('');
-            } finally {
-              await closeCursor(cursor, client);
-              cursorClosed++;
-            }
-          })(), { objectMode: false });
-        },
+        run: async (db) => ndjsonCursor((await db()) as unknown as pg.Client, 1_000_000, createCursorProbe({ onClosed: () => cursorClosed++ })),
       },
     ];
     const errors: unknown[] = [];

@@ -2,14 +2,12 @@ import { createServer, Server } from 'node:http';
 import type { Express } from 'express';
 import type { Pool } from 'generic-pool';
 import type pg from 'pg';
-import { PoolHarness, usePoolHarness } from '../../conformance/src/postgres/harness.ts';
+import { PoolHarness, usePoolHarness } from '@closeguard/conformance';
 
-export { hangUpMidStream, hangUpWhen } from '../../conformance/src/support/hang-up.ts';
-export { eventually } from '../../conformance/src/postgres/harness.ts';
+export { eventually, hangUpMidStream, hangUpWhen, quiet } from '@closeguard/conformance';
 
 /** Short grace periods so hang-up cases settle fast; they bound waits, they are not asserted. */
 export const GRACE_MS = 300;
-export const quiet = { error: (): void => undefined };
 
 /** Everything a test made, disposed after it. */
 export class Harness extends PoolHarness {

@@ -1,12 +1,10 @@
 import http from 'node:http';
-import { Readable, pipeline } from 'node:stream';
+import { pipeline } from 'node:stream';
 import express, { type ErrorRequestHandler } from 'express';
-import Cursor from 'pg-cursor';
-import { closeCursor } from '@closeguard/pg';
-import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { connection, ConnectionClosingMiddleware, type ConnectionClosingOptions } from '@closeguard/core';
 import { connectionClosing } from '@closeguard/express';
+import { createCursorProbe, ndjsonCursor } from '@closeguard/conformance';
 import { eventually, GRACE_MS, hangUpMidStream, hangUpWhen, quiet, useHarness } from './harness.ts';
 
 const harness = useHarness();
@@ -24,21 +22,6 @@ function guarded(options: Partial<ConnectionClosingOptions> & { max?: number } =
     res.status(500).type('text/plain').send('Internal Server Error');
   };
   return { app, guard, pool, errors, errorHandler };
-}
-
-/** Rows of a pg-cursor as a byte stream; its `finally` closes the cursor. */
-function cursorStream(client: pg.Client, onClosed: () => void): Readable {
-  const cursor = client.query(new Cursor('SELECT g, repeat($1, 100) AS pad FROM generate_series(1, 1000000) g', ['x']));
-  return Readable.from((async function* () {
-    try {
-      for (let rows = await cursor.read(100); rows.length > 0; rows = await cursor.read(100)) {
-        yield rows.map((row) => `${JSON.stringify(row)}\n`).join('');
-      }
-    } finally {
-      await closeCursor(cursor, client);
-      onClosed();
-    }
-  })(), { objectMode: false });
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -65,16 +48,7 @@ describe('connectionClosing(guard) on PostgreSQL', () => {
       const { app, guard } = guarded();
       let closed = 0;
       app.get('/', async (req, res) => {
-        const client = await req.db();
-        const cursor = client.query(new Cursor('SELECT g FROM generate_series(1, 1000) g'));
-        const stream = Readable.from((async function* () {
-          try {
-            for (let rows = await cursor.read(100); rows.length > 0; rows = await cursor.read(100)) yield rows.map((row) => `${JSON.stringify(row)}\n`).join('');
-          } finally {
-            await closeCursor(cursor, client);
-            closed++;
-          }
-        })(), { objectMode: false });
+        const stream = ndjsonCursor(await req.db(), 1000, createCursorProbe({ onClosed: () => closed++ }));
         res.type('application/x-ndjson');
         pipeline(stream, res, () => undefined);
       });
@@ -90,7 +64,7 @@ describe('connectionClosing(guard) on PostgreSQL', () => {
       let closed = 0;
       let destroyed = false;
       app.get('/', async (req, res) => {
-        const stream = cursorStream(await req.db(), () => closed++);
+        const stream = ndjsonCursor(await req.db(), 1_000_000, createCursorProbe({ onClosed: () => closed++ }));
         stream.once('close', () => (destroyed = stream.destroyed));
         res.type('application/x-ndjson');
         pipeline(stream, res, () => undefined);

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connection, ConnectionClosingMiddleware, signals, type ConnectionClosingOptions, type RequestFinishedMessage } from '@closeguard/core';
 import { connectionClosing } from '@closeguard/express';
+import { backendPidOf } from '@closeguard/conformance';
 import { eventually, GRACE_MS, quiet, useHarness } from './harness.ts';
 
 // Every guard a request passed — an app's, a sub-app's, a router's — settles it exactly once,
@@ -25,8 +26,7 @@ function guardOn(options: Partial<ConnectionClosingOptions> = {}): ConnectionClo
 
 /** The backend a request's connection for `alias` runs on. */
 async function pidOf(req: Request, alias?: string): Promise<number> {
-  const client = await req.db<pg.Client>(alias);
-  return (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+  return backendPidOf(await req.db<pg.Client>(alias));
 }
 
 async function pidsOf(pool: ReturnType<typeof harness.pool>): Promise<number[]> {

@@ -4,15 +4,12 @@ import type pg from 'pg';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { ConnectionClosingMiddleware, signals, type ConnectionClosingOptions, type RequestFinishedMessage } from '@closeguard/core';
 import { connectionClosing, type ConnectionClosingPluginOptions } from '@closeguard/fastify';
-import { PoolHarness, usePoolHarness } from '../../conformance/src/postgres/harness.ts';
+import { PoolHarness, quiet, usePoolHarness } from '@closeguard/conformance';
 
-export { hangUpMidStream, hangUpWhen } from '../../conformance/src/support/hang-up.ts';
-export { eventually } from '../../conformance/src/postgres/harness.ts';
-export { backendPids } from '../../conformance/src/postgres/index.ts';
+export { backendPids, eventually, hangUpMidStream, hangUpWhen, quiet } from '@closeguard/conformance';
 
 /** Short grace periods so hang-up cases settle fast; they bound waits, they are not asserted. */
 export const GRACE_MS = 300;
-export const quiet = { error: () => undefined };
 
 /** Everything a test made, disposed after it; requestFinished messages recorded meanwhile. */
 export class Harness extends PoolHarness {

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { backendPidOf } from '@closeguard/conformance';
 import { eventually, hangUpMidStream, useHarness } from './harness.ts';
 
 const harness = useHarness();
@@ -9,13 +10,9 @@ const harness = useHarness();
 /** Long enough that a request held until abortGrace would fail `eventually` (5 s): each must end when its response does. */
 const LONG_GRACE_MS = 10_000;
 
-async function pidOf(client: pg.Client): Promise<number> {
-  return (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-}
-
 /** Leases, queries, hijacks the reply and answers through `reply.raw`, as a proxy or an SSE route does. */
 async function answerRaw(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const pid = await pidOf(await request.db<pg.Client>());
+  const pid = await backendPidOf(await request.db<pg.Client>());
   reply.hijack();
   reply.raw.writeHead(200, { 'content-type': 'text/plain' });
   reply.raw.end(`raw from ${pid}`);
@@ -42,7 +39,7 @@ describe('connectionClosing with hijacked replies', () => {
         fastify.get('/callback-handler', (request, reply) => {
           void answerRaw(request, reply);
         });
-        fastify.get('/pid', async (request) => String(await pidOf(await request.db<pg.Client>())));
+        fastify.get('/pid', async (request) => String(await backendPidOf(await request.db<pg.Client>())));
       });
       const paths = ['/on-request', '/pre-validation', '/pre-handler', '/async-handler', '/callback-handler'];
       const pid = await (await fetch(`${url}/pid`)).text();
@@ -65,7 +62,7 @@ describe('connectionClosing with hijacked replies', () => {
       const seen = { borrowedWhileOpen: -1 };
       const { url } = await harness.serve(guard, (fastify) => {
         fastify.get('/later', async (request, reply) => {
-          await pidOf(await request.db<pg.Client>());
+          await backendPidOf(await request.db<pg.Client>());
           reply.hijack();
           writeHead(reply.raw);
           setTimeout(() => {
@@ -89,7 +86,7 @@ describe('connectionClosing with hijacked replies', () => {
       const guard = harness.guard({ pool, abortGrace: LONG_GRACE_MS });
       const { url } = await harness.serve(guard, (fastify) => {
         fastify.get('/events', { preHandler: async (request, reply) => {
-          await pidOf(await request.db<pg.Client>());
+          await backendPidOf(await request.db<pg.Client>());
           reply.hijack();
           writeHead(reply.raw); // an event stream that never ends on its own
         } }, () => 'not reached');

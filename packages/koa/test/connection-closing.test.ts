@@ -5,7 +5,8 @@ import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { CloseguardError, connection, ConnectionClosingMiddleware } from '@closeguard/core';
 import { connectionClosing } from '@closeguard/koa';
-import { cursorRows, cursorStream, eventually, GRACE_MS, hangUpMidStream, hangUpWhen, unique, useHarness, type CursorProbe } from './harness.ts';
+import { createCursorProbe, cursorRows, ndjsonCursor } from '@closeguard/conformance';
+import { eventually, GRACE_MS, hangUpMidStream, hangUpWhen, unique, useHarness } from './harness.ts';
 
 const harness = useHarness();
 
@@ -33,11 +34,11 @@ describe('connectionClosing(options) on PostgreSQL', () => {
   describe('when a route streams a cursor with ctx.body = stream', () => {
     it('keeps the lease until the last row is sent, then releases it once', async () => {
       const { pool } = harness.pool(1);
-      const probe: CursorProbe = { rows: 0, closed: 0 };
+      const probe = createCursorProbe();
       const { url, guard } = await harness.serve({ pool }, (koa) => {
         koa.use(async (ctx) => {
           ctx.type = 'application/x-ndjson';
-          ctx.body = cursorStream(await ctx.db(), 50_000, probe);
+          ctx.body = ndjsonCursor(await ctx.db(), 50_000, probe);
         });
       });
       const response = await fetch(url);
@@ -51,16 +52,16 @@ describe('connectionClosing(options) on PostgreSQL', () => {
       for (let step = await reader.read(); !step.done; step = await reader.read()) text += decoder.decode(step.value as Uint8Array, { stream: true });
       expect(text.length).toBeGreaterThan(0);
       await eventually(() => expect(guard.stats().released).toBe(1));
-      expect(probe).toEqual({ rows: 50_000, closed: 1 });
+      expect(probe).toEqual({ opened: 1, rows: 50_000, closed: 1 });
     });
 
     it('closes the cursor and releases the client once when the client hangs up mid-stream', async () => {
       const { pool } = harness.pool(1);
       let releasedAtClose: number | undefined;
-      const probe: CursorProbe = { rows: 0, closed: 0, closing: () => (releasedAtClose = guard.stats().released) };
+      const probe = createCursorProbe({ onClosing: () => (releasedAtClose = guard.stats().released) });
       const { url, guard, errors } = await harness.serve({ pool }, (koa) => {
         koa.use(async (ctx) => {
-          ctx.body = cursorStream(await ctx.db(), 1_000_000, probe);
+          ctx.body = ndjsonCursor(await ctx.db(), 1_000_000, probe);
         });
       });
       await hangUpMidStream(url);
@@ -106,10 +107,10 @@ describe('connectionClosing(options) on PostgreSQL', () => {
   describe('when a route streams a web ReadableStream', () => {
     it('keeps the lease until the last chunk, and releases it once', async () => {
       const { pool } = harness.pool(1);
-      const probe: CursorProbe = { rows: 0, closed: 0 };
+      const probe = createCursorProbe();
       const { url, guard } = await harness.serve({ pool }, (koa) => {
         koa.use(async (ctx) => {
-          ctx.body = Readable.toWeb(cursorStream(await ctx.db(), 5_000, probe));
+          ctx.body = Readable.toWeb(ndjsonCursor(await ctx.db(), 5_000, probe));
         });
       });
       const text = await (await fetch(url)).text();
@@ -120,7 +121,7 @@ describe('connectionClosing(options) on PostgreSQL', () => {
 
     it('cancels it when the client hangs up, and gives the client back once', async () => {
       const { pool } = harness.pool(1);
-      const probe: CursorProbe = { rows: 0, closed: 0 };
+      const probe = createCursorProbe();
       const { url, guard } = await harness.serve({ pool }, (koa) => {
         koa.use(async (ctx) => {
           const rows = cursorRows(await ctx.db(), 1_000_000, probe);

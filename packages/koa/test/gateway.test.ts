@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { connection, type GatewayApp, type GatewayBody } from '@closeguard/core';
 import { leasesFor } from '@closeguard/core/host';
 import { gateway } from '@closeguard/koa';
-import { cursorRows, eventually, hangUpMidStream, quiet, useHarness, type CursorProbe } from './harness.ts';
+import { createCursorProbe, cursorRows } from '@closeguard/conformance';
+import { eventually, hangUpMidStream, quiet, useHarness } from './harness.ts';
 
 const harness = useHarness();
 
@@ -91,7 +92,7 @@ describe('gateway(app) in Koa', () => {
     it('keeps the lease while a cursor streams, and on a hang-up closes the body once before the client goes back', async () => {
       const { pool } = harness.pool(1);
       let releasedAtClose: number | undefined;
-      const probe: CursorProbe = { rows: 0, closed: 0, closing: () => (releasedAtClose = guard.stats().released) };
+      const probe = createCursorProbe({ onClosing: () => (releasedAtClose = guard.stats().released) });
       let closes = 0;
       let closedBeforeRelease: boolean | undefined;
       const app: GatewayApp = async (env, start) => {

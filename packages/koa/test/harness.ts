@@ -1,20 +1,15 @@
 import http from 'node:http';
-import { Readable } from 'node:stream';
 import type { Pool } from 'generic-pool';
 import Koa from 'koa';
 import type pg from 'pg';
-import Cursor from 'pg-cursor';
-import { closeCursor } from '@closeguard/pg';
 import { ConnectionClosingMiddleware, type ConnectionClosingOptions } from '@closeguard/core';
 import { connectionClosing, type ConnectionClosing } from '@closeguard/koa';
-import { PoolHarness, usePoolHarness } from '../../conformance/src/postgres/harness.ts';
+import { PoolHarness, quiet, usePoolHarness } from '@closeguard/conformance';
 
-export { hangUpMidStream, hangUpWhen } from '../../conformance/src/support/hang-up.ts';
-export { eventually } from '../../conformance/src/postgres/harness.ts';
+export { eventually, hangUpMidStream, hangUpWhen, quiet } from '@closeguard/conformance';
 
 /** Short grace periods so hang-up cases settle fast; they bound waits, they are not asserted. */
 export const GRACE_MS = 300;
-export const quiet = { error: () => undefined };
 
 /** A Koa app under test, what its app 'error' listener saw, and its guard. */
 export interface Served {
@@ -62,34 +57,6 @@ export class Harness extends PoolHarness {
 /** A harness for this test file: after each test, asserts everything was given back, then disposes. */
 export function useHarness(): Harness {
   return usePoolHarness(new Harness());
-}
-
-/** What a cursor stream reports: rows read so far, and whether the cursor was closed. */
-export interface CursorProbe {
-  rows: number;
-  closed: number;
-  /** Called as the cursor starts closing: the connection must still be the request's then. */
-  closing?: () => void;
-}
-
-/** The rows of generate_series(1, count) from a pg-cursor on `client`, as NDJSON lines. */
-export async function* cursorRows(client: pg.Client, count: number, probe: CursorProbe): AsyncGenerator<string> {
-  const cursor = client.query(new Cursor('SELECT g, repeat($1, 100) AS pad FROM generate_series(1, $2::int) g', ['x', count]));
-  try {
-    for (let batch = await cursor.read(100); batch.length > 0; batch = await cursor.read(100)) {
-      probe.rows += batch.length;
-      yield batch.map((row) => `${JSON.stringify(row)}\n`).join('');
-    }
-  } finally {
-    probe.closing?.();
-    await closeCursor(cursor, client);
-    probe.closed++;
-  }
-}
-
-/** The same rows as a byte Readable, the way a Koa route sets `ctx.body`. */
-export function cursorStream(client: pg.Client, count: number, probe: CursorProbe): Readable {
-  return Readable.from(cursorRows(client, count, probe), { objectMode: false });
 }
 
 /** The distinct error objects among app 'error' emissions. */

@@ -3,7 +3,7 @@ import Cursor from 'pg-cursor';
 import { describe, expect, it } from 'vitest';
 import { connection } from '@closeguard/core';
 import { closeCursor } from '@closeguard/pg';
-import { backendPids, databaseUrl, terminateBackend } from '../../conformance/src/postgres/index.ts';
+import { backendPids, databaseUrl, terminateBackend } from '@closeguard/conformance';
 import { eventually, useHarness } from './harness.ts';
 
 const harness = useHarness();

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { connection, poolPolicy, type PoolPolicy } from '@closeguard/core';
 import * as pgPackage from '@closeguard/pg';
 import { createPool, fromPgPool } from '@closeguard/pg';
-import { backendsFor, databaseUrl } from '../../conformance/src/postgres/index.ts';
+import { backendsFor, databaseUrl } from '@closeguard/conformance';
 import { eventually, useHarness, json } from './harness.ts';
 
 const harness = useHarness();

@@ -6,19 +6,16 @@ import type { Pool } from 'generic-pool';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ConnectionClosingMiddleware, isCloseguardError, poolPolicy, type ConnectionClosingOptions, type PoolLike } from '@closeguard/core';
-import type { GuardedHost, GuardedRoute } from '@closeguard/conformance';
+import { backendPids, databaseUrl, launchPostgres, quiet, terminateBackend, type GuardedHost, type GuardedRoute, type LaunchedPostgres } from '@closeguard/conformance';
 import { createPool, fromPgPool, pgPolicy } from '@closeguard/pg';
 import { expressHost } from '../../../test/conformance/hosts/express.ts';
 import { fastifyGuardedHost } from '../../../test/conformance/hosts/fastify.ts';
 import { koaGuardedHost } from '../../../test/conformance/hosts/koa.ts';
 import { nodeGuardedHost } from '../../../test/conformance/hosts/node.ts';
-import { backendPids, databaseUrl, terminateBackend } from '../../conformance/src/postgres/index.ts';
-import { launchPostgres, type LaunchedPostgres } from '../../conformance/src/postgres/postgres-launcher.ts';
 import { eventually, useHarness } from './harness.ts';
 
 const harness = useHarness();
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const quiet = { error: (): void => undefined };
 
 /** The route every case serves: one query on the request's connection. */
 const QUERY: GuardedRoute = {
