@@ -6,7 +6,7 @@ export { GatewayReadable } from './host/body-stream.ts';
 export { HostRequest } from './host/host-request.ts';
 export { closeReason } from './host/close-reason.ts';
 export { checkHostOptions, checkLogger } from './host/host-options.ts';
-export { leasesFor } from './guard/middleware.ts';
+export { enterGuard, leasesFor } from './guard/middleware.ts';
 
 export type { HostScope, ScopeOptions } from './host/scope.ts';
 export type { HostRequestOptions } from './host/host-request.ts';

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { createPool, type Pool } from 'generic-pool';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConnectionClosingMiddleware, connection, isCloseguardError, poolPolicy, type ConnectionClosingOptions, type GatewayApp, type LeakReport, type PoolPolicy } from '@closeguard/core';
-import { createScope, leasesFor } from '@closeguard/core/host';
+import { createScope, enterGuard, leasesFor } from '@closeguard/core/host';
 import { requestListener } from '@closeguard/node';
 import { createGate, eventually, hangUpMidStream, hangUpWhen, quiet } from '@closeguard/conformance';
 
@@ -324,8 +324,8 @@ describe('ConnectionClosingMiddleware', () => {
       const guard = new ConnectionClosingMiddleware({ pool: fakePool(1), queueTimeout: 5_000 });
       const first = scopeFor('/first');
       const second = scopeFor('/second');
-      expect(guard.tryEnter(first)).toBe(true);
-      expect(guard.tryEnter(second)).toBe(true);
+      enterGuard(guard, first);
+      enterGuard(guard, second);
       expect(guard.stats()).toMatchObject({ inFlight: 0, queued: 0 });
       await leasesFor(first)!.get();
       const waiting = leasesFor(second)!.get();
@@ -340,7 +340,7 @@ describe('ConnectionClosingMiddleware', () => {
     it('takes one place for all of a request\'s aliases', async () => {
       const guard = new ConnectionClosingMiddleware({ pools: { a: fakePool(1), b: fakePool(1) }, backpressure: 1 });
       const scope = scopeFor('/two');
-      guard.tryEnter(scope);
+      enterGuard(guard, scope);
       await Promise.all([leasesFor(scope)!.get('a'), leasesFor(scope)!.get('b')]);
       expect(guard.stats()).toMatchObject({ inFlight: 1, queued: 0, leased: 2 });
       await scope.close('complete');
@@ -351,10 +351,10 @@ describe('ConnectionClosingMiddleware', () => {
       const requestId = new AsyncLocalStorage<string>();
       const guard = new ConnectionClosingMiddleware({ pool: fakePool(1), queueTimeout: 5_000 });
       const first = scopeFor('/first');
-      guard.tryEnter(first);
+      enterGuard(guard, first);
       await leasesFor(first)!.get();
       const second = scopeFor('/second');
-      guard.tryEnter(second);
+      enterGuard(guard, second);
       const seen = requestId.run('second', () => leasesFor(second)!.get().then(() => requestId.getStore()));
       await requestId.run('first', () => first.close('complete'));
       expect(await seen).toBe('second');
@@ -364,14 +364,14 @@ describe('ConnectionClosingMiddleware', () => {
     it('refuses a lease whose request left, at once, and one that waits too long with a coded 503', async () => {
       const guard = new ConnectionClosingMiddleware({ pool: fakePool(1), queueTimeout: 50 });
       const holder = scopeFor('/holder');
-      guard.tryEnter(holder);
+      enterGuard(guard, holder);
       await leasesFor(holder)!.get();
       const gone = scopeFor('/gone');
-      guard.tryEnter(gone);
+      enterGuard(guard, gone);
       gone.abort('aborted');
       await expect(leasesFor(gone)!.get()).rejects.toMatchObject({ code: 'ERR_CLOSEGUARD_CLIENT_CLOSED' });
       const late = scopeFor('/late');
-      guard.tryEnter(late);
+      enterGuard(guard, late);
       const error: unknown = await leasesFor(late)!.get().catch((caught: unknown) => caught);
       expect(isCloseguardError(error, 'ERR_CLOSEGUARD_QUEUE_TIMEOUT')).toBe(true);
       expect(error).toMatchObject({ status: 503, statusCode: 503, headers: { 'retry-after': '1' } });
@@ -382,10 +382,10 @@ describe('ConnectionClosingMiddleware', () => {
     it('gives the place back when a request ended before its queued lease got one', async () => {
       const guard = new ConnectionClosingMiddleware({ pool: fakePool(1), queueTimeout: 5_000 });
       const holder = scopeFor('/holder');
-      guard.tryEnter(holder);
+      enterGuard(guard, holder);
       await leasesFor(holder)!.get();
       const hasty = scopeFor('/hasty');
-      guard.tryEnter(hasty);
+      enterGuard(guard, hasty);
       const lease = leasesFor(hasty)!.get().catch((caught: unknown) => caught);
       const closing = hasty.close('complete'); // answered without awaiting its lease
       await holder.close('complete');
@@ -397,7 +397,7 @@ describe('ConnectionClosingMiddleware', () => {
     it('refuses new requests at the door once close() was called', async () => {
       const guard = new ConnectionClosingMiddleware({ pool: fakePool(1) });
       await guard.close({ timeout: 0 });
-      expect(() => guard.tryEnter(scopeFor('/late'))).toThrow(expect.objectContaining({ code: 'ERR_CLOSEGUARD_SHUTDOWN', statusCode: 503 }));
+      expect(() => enterGuard(guard, scopeFor('/late'))).toThrow(expect.objectContaining({ code: 'ERR_CLOSEGUARD_SHUTDOWN', statusCode: 503 }));
     });
   });
 

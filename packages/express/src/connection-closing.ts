@@ -2,7 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ConnectionClosingMiddleware, type ConnectionClosingOptions, type Logger } from '@closeguard/core';
 import { checkLogger, type HostRequest } from '@closeguard/core/host';
 import { dbOf, Exchange, refusal } from '@closeguard/node';
-import { ExpressExchange, watchLayers } from './request.ts';
+import { ExpressExchange, watchLayers } from './settle.ts';
 
 /** What `connectionClosing()` takes besides the guard's own options. */
 export interface ExpressHostOptions {

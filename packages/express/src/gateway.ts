@@ -1,9 +1,7 @@
 import { pipeline } from 'node:stream';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { CloseguardTypeError, type GatewayApp } from '@closeguard/core';
-import { createEnv, Exchange, serveGateway, type GatewayWriter } from '@closeguard/node';
-import { setHeaders } from './headers.ts';
-import { checkGatewayOptions, type GatewayOptions } from './options.ts';
+import { CloseguardTypeError, type GatewayApp, type Headers } from '@closeguard/core';
+import { checkGatewayOptions, createEnv, Exchange, serveGateway, type GatewayOptions, type GatewayWriter } from '@closeguard/node';
 
 /**
  * Mounts a gateway app in Express: `app.use('/api', gateway(app))`. The app sees `env.path`
@@ -68,3 +66,25 @@ const expressWriter: GatewayWriter<Response> = {
     (res.req as Request & { next: NextFunction }).next(error);
   },
 };
+
+/**
+ * Sets a gateway app's headers on Express's response, as given: `res.setHeader`, not `res.set`,
+ * which would add a charset to the app's Content-Type. A name repeated in a list of pairs is
+ * appended (Set-Cookie); its first occurrence replaces what middleware set before.
+ */
+function setHeaders(res: Response, headers: Headers): void {
+  if (!Array.isArray(headers)) {
+    const object = headers as Readonly<Record<string, string | readonly string[]>>;
+    for (const name in object) res.setHeader(name, object[name] as string | string[]);
+    return;
+  }
+  const seen = new Set<string>();
+  for (const [name, value] of headers as ReadonlyArray<readonly [string, string]>) {
+    const key = name.toLowerCase();
+    if (seen.has(key)) res.appendHeader(name, value);
+    else {
+      seen.add(key);
+      res.setHeader(name, value);
+    }
+  }
+}

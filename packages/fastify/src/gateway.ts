@@ -1,8 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CloseguardTypeError, type GatewayApp } from '@closeguard/core';
-import { createEnv, Exchange, headerRecord, serveGateway, type GatewayWriter } from '@closeguard/node';
-import { checkGatewayOptions, type GatewayOptions, type GatewaySettings } from './gateway-options.ts';
-import { FastifyExchange } from './state.ts';
+import { checkGatewayOptions, createEnv, Exchange, headerRecord, serveGateway, type GatewayOptions, type GatewaySettings, type GatewayWriter } from '@closeguard/node';
+import { FastifyExchange } from './settle.ts';
 
 /** Options of `fastify.register(gateway, { app, prefix, ...options })`. */
 export interface GatewayPluginOptions extends GatewayOptions {
@@ -28,7 +27,7 @@ export function gateway(fastify: FastifyInstance, options: GatewayPluginOptions,
   let settings: GatewaySettings;
   try {
     if (typeof app !== 'function') throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `gateway takes option app, a gateway app function; received ${typeof app}`);
-    settings = checkGatewayOptions(options, fastify.initialConfig.bodyLimit ?? DEFAULT_BODY_LIMIT_BYTES);
+    settings = checkGatewayOptions(options, fastify.initialConfig.bodyLimit);
   } catch (error) {
     done(error as Error); // a TypeError naming the option, from register()/ready()
     return;
@@ -46,8 +45,6 @@ function passThrough(_request: FastifyRequest, _payload: unknown, done: (error: 
   done(null);
 }
 
-/** Fastify's own default `bodyLimit`, should its config not say. */
-const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 
 function createHandler(app: GatewayApp, settings: GatewaySettings, prefix: string): (request: FastifyRequest, reply: FastifyReply) => void {
   return function gatewayHandler(request: FastifyRequest, reply: FastifyReply): void {

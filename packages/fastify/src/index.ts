@@ -1,9 +1,26 @@
-// @closeguard/fastify: the Fastify 5 plugin (request.db()) and gateway mounting.
-import './augment.ts';
+// @closeguard/fastify: the Fastify 5 plugin (request.db()) and gateway mounting, on the @closeguard/node bridge.
+import type { ConnectionClosingMiddleware, RegisteredConnection } from '@closeguard/core';
 
-export { connectionClosing } from './plugin.ts';
+export { connectionClosing } from './connection-closing.ts';
 export { gateway } from './gateway.ts';
 
-export type { ConnectionClosingPluginOptions } from './plugin.ts';
+export type { ConnectionClosingPluginOptions } from './connection-closing.ts';
 export type { GatewayPluginOptions } from './gateway.ts';
-export type { GatewayOptions } from './gateway-options.ts';
+export type { GatewayOptions } from '@closeguard/node';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * This request's connection for a pool alias (default 'default'): leased on first use, the
+     * same one for the rest of the request, given back when the request is over — never release it.
+     * With @closeguard/pg it is a `pg.Client`.
+     * @throws CloseguardError `ERR_CLOSEGUARD_NO_REQUEST` on a request `connectionClosing` did not
+     * admit, `ERR_CLOSEGUARD_UNKNOWN_ALIAS` for an alias no pool has — synchronously.
+     */
+    db<T = RegisteredConnection>(alias?: string): Promise<T>;
+  }
+  interface FastifyInstance {
+    /** The guard `connectionClosing` installed: `stats()`, `track(pool)`; closed by `fastify.close()`. */
+    closeguard: ConnectionClosingMiddleware;
+  }
+}

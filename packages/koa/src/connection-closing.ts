@@ -1,9 +1,8 @@
 import { Stream, type Readable } from 'node:stream';
 import type { Context, Middleware, Next } from 'koa';
-import { ConnectionClosingMiddleware, isCloseguardError, type ConnectionClosingOptions, type Logger } from '@closeguard/core';
+import { CloseguardTypeError, ConnectionClosingMiddleware, isCloseguardError, type ConnectionClosingOptions, type Logger } from '@closeguard/core';
 import { checkLogger, type HostRequest } from '@closeguard/core/host';
 import { dbOf, Exchange, refusal } from '@closeguard/node';
-import { checkObject } from './options.ts';
 
 /** What the Koa adapter adds to core's options. */
 export interface KoaAdapterOptions {
@@ -85,4 +84,11 @@ async function run(ctx: Context, next: Next, share: HostRequest): Promise<void> 
 /** `ctx.db(alias?)`: the request's connection for a pool alias, leased on first use. */
 function db(this: Context, alias?: string): Promise<unknown> {
   return dbOf(this.req, alias, 'ctx.db');
+}
+
+/** Checks an options argument: undefined or an object. */
+function checkObject(where: string, options: unknown): asserts options is object | undefined {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `${where} takes an options object; received ${options === null ? 'null' : typeof options}`);
+  }
 }

@@ -1,31 +1,14 @@
 import type { Context, Middleware, Next } from 'koa';
-import { CloseguardTypeError, type GatewayApp, type Headers, type Logger } from '@closeguard/core';
-import { checkHostOptions, DEFAULT_ABORT_GRACE_MS } from '@closeguard/core/host';
-import { createEnv, Exchange, serveGateway, type GatewayWriter } from '@closeguard/node';
+import { CloseguardTypeError, type GatewayApp, type Headers } from '@closeguard/core';
+import { checkGatewayOptions, createEnv, Exchange, serveGateway, type GatewayOptions as HostGatewayOptions, type GatewaySettings, type GatewayWriter } from '@closeguard/node';
 
-/** Options of `gateway()`. Durations are milliseconds, sizes bytes. */
-export interface GatewayOptions {
+/** Options of `gateway()`: every host's, and a prefix. Durations are milliseconds, sizes bytes. */
+export interface GatewayOptions extends HostGatewayOptions {
   /** Serve only paths under this prefix (`/api` serves `/api` and `/api/…`), with the prefix stripped from `env.path`; other requests go on to `next()`. Default: every path. */
   prefix?: string;
-  /** How long to wait, after the client hangs up, for a body stuck at an `await`. Default 5000. */
-  abortGrace?: number;
-  /** Largest request body `env.body` yields; past it, iteration throws a 413 error. Default 1 MiB. */
-  bodyLimit?: number;
-  /** Bytes of response body read ahead of the socket. Default 16 KiB. */
-  highWaterMark?: number;
-  /** Where cleanup and close() errors are logged, for requests no `connectionClosing()` started. Default: console. */
-  logger?: Logger;
 }
 
-const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
-
-interface Settings {
-  prefix: string;
-  abortGrace: number;
-  bodyLimit: number;
-  highWaterMark: number | undefined;
-  logger: Logger;
-}
+type Settings = GatewaySettings & { prefix: string };
 
 /**
  * Mounts a gateway app in Koa: `app.use(gateway(gatewayApp))`. The app's body becomes `ctx.body`
@@ -102,16 +85,10 @@ function mountedUrl(ctx: Context, prefix: string): string | undefined {
 }
 
 function checkOptions(options: GatewayOptions | undefined): Settings {
-  checkHostOptions('gateway', options);
+  const settings = checkGatewayOptions(options);
   const prefix = options?.prefix;
   if (prefix !== undefined && (typeof prefix !== 'string' || !prefix.startsWith('/'))) {
     throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `gateway option prefix must be a path starting with '/'; received ${String(prefix)}`);
   }
-  return {
-    prefix: prefix === undefined ? '' : prefix.replace(/\/+$/, ''),
-    abortGrace: options?.abortGrace ?? DEFAULT_ABORT_GRACE_MS,
-    bodyLimit: options?.bodyLimit ?? DEFAULT_BODY_LIMIT_BYTES,
-    highWaterMark: options?.highWaterMark,
-    logger: options?.logger ?? console,
-  };
+  return { ...settings, prefix: prefix === undefined ? '' : prefix.replace(/\/+$/, '') };
 }

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { constants as http2Constants, type Http2ServerResponse } from 'node:http2';
 import { finished as streamFinished, type Readable } from 'node:stream';
 import { CloseguardError, type ConnectionClosingMiddleware, type Logger } from '@closeguard/core';
-import { GatewayReadable, HostRequest, leasesFor } from '@closeguard/core/host';
+import { enterGuard, GatewayReadable, HostRequest, leasesFor } from '@closeguard/core/host';
 import type { NodeRequest } from './env.ts';
 import type { NodeResponse } from './respond.ts';
 
@@ -109,7 +109,7 @@ export class Exchange extends GuardShare {
       share = exchange.#join(guard, options);
     }
     try {
-      guard.tryEnter(share.scope); // refuses synchronously once closing; admission is the first db()'s
+      enterGuard(guard, share.scope); // refuses synchronously once closing; admission is the first db()'s
     } catch (error) {
       share.settled(error);
       throw error;

@@ -9,3 +9,5 @@ export type { GatewayWriter, ServeSettings } from './serve.ts';
 export { refusal } from './refusal.ts';
 export type { Refusal } from './refusal.ts';
 export type { NodeResponse } from './respond.ts';
+export { checkGatewayOptions } from './options.ts';
+export type { GatewayOptions, GatewaySettings } from './options.ts';

@@ -11,6 +11,20 @@ import type { GatewayApp, GatewayBody, RequestScope } from '../contract/types.ts
 
 type Slotted = { [leasesSlot]?: unknown };
 
+/** The guard's entry for hosts: a symbol `@closeguard/core` does not export, so apps cannot let a request in twice. */
+const enterSlot: unique symbol = Symbol('closeguard.enter') as never;
+
+/**
+ * Lets a request in through `guard` (hosts and adapters: the bridge's `Exchange.enter` calls it):
+ * opens the request's leases on `scope`; they are given back when the scope closes. Call it once
+ * per request and guard.
+ * @throws CloseguardError `ERR_CLOSEGUARD_SHUTDOWN` synchronously once `guard.close()` was called:
+ * answer it with its status and `Retry-After`.
+ */
+export function enterGuard(guard: ConnectionClosingMiddleware, scope: RequestScope): void {
+  guard[enterSlot](scope);
+}
+
 
 /** The leases of the request `scope` belongs to, if a guard wraps it (adapters' `req.db()` and `connection()`). */
 export function leasesFor(scope: RequestScope): RequestLeases | undefined {
@@ -58,16 +72,19 @@ export class ConnectionClosingMiddleware {
   wrap(app: GatewayApp): GatewayApp {
     if (typeof app !== 'function') throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_ARGUMENT', `wrap(app) takes a gateway app function; received ${typeof app}`);
     return (env, start) => {
-      this.tryEnter(env.scope); // refuses synchronously once closing
+      this[enterSlot](env.scope); // refuses synchronously once closing
       return this.#run(app, env, start);
     };
   }
 
   /**
-   * Starts a request's leases on `scope` and ties their end to it. Admission is the leases' own:
-   * the first lease takes a place.
+   * Lets a request in: opens its leases on `scope` and ties their end to the scope's close.
+   * Admission is the leases' own (the first lease takes a place), so entering never waits.
+   * Hosts reach it through `enterGuard()` from `@closeguard/core/host`; apps never call it.
+   * @throws CloseguardError `ERR_CLOSEGUARD_SHUTDOWN` synchronously once `close()` was called.
    */
-  open(scope: RequestScope): RequestLeases {
+  [enterSlot](scope: RequestScope): void {
+    this.#admission.ensureOpen();
     const leases = new RequestLeases(scope, this.#context);
     (scope as Slotted)[leasesSlot] = leases;
     const host = scope as Partial<HostScope>;
@@ -75,34 +92,6 @@ export class ConnectionClosingMiddleware {
     // A request that leased nothing ends without a promise.
     if (typeof host.deferFinish === 'function') host.deferFinish(leases);
     else scope.defer(() => leases.finish());
-    return leases;
-  }
-
-  /** Takes an admission place for a request: `true` at once, a promise when queued; throws (503) synchronously when shed. */
-  admit(signal: AbortSignal): true | Promise<void> {
-    return this.#admission.enter({ signal });
-  }
-
-  /**
-   * Lets a framework request in and opens its leases: the adapters' entry point for their own
-   * routes. Admission waits for the request's first lease (`req.db()`), so entering never waits.
-   * @returns `true`
-   * @throws CloseguardError `ERR_CLOSEGUARD_SHUTDOWN` synchronously once `close()` was called:
-   * answer it with `error.status` and `Retry-After: error.retryAfter`.
-   */
-  enter(scope: RequestScope): true {
-    return this.tryEnter(scope);
-  }
-
-  /**
-   * `enter()` under the name adapters on a hot path call it by.
-   * @returns `true` (a request never waits to enter; it waits for a place at its first lease).
-   * @throws CloseguardError `ERR_CLOSEGUARD_SHUTDOWN` synchronously once `close()` was called.
-   */
-  tryEnter(scope: RequestScope): true {
-    this.#admission.ensureOpen();
-    this.open(scope);
-    return true;
   }
 
   /** After a hang-up, how long a busy connection (or a still-running handler) is waited for. */
