@@ -320,6 +320,22 @@ describe('ConnectionClosingMiddleware', () => {
   describe('admission at the first lease', () => {
     const scopeFor = (url: string) => createScope({ method: 'GET', url, logger: quiet });
 
+    it('refuses the connection a request held once the request ended: it went back to the pool', async () => {
+      const guard = new ConnectionClosingMiddleware({ pool: fakePool(1) });
+      const ended = scopeFor('/ended');
+      enterGuard(guard, ended);
+      const leases = leasesFor(ended)!;
+      const held = await leases.get();
+      await ended.close('complete');
+      expect(guard.stats()).toMatchObject({ released: 1 });
+      await expect(leases.get()).rejects.toMatchObject({ code: 'ERR_CLOSEGUARD_REQUEST_ENDED' });
+      // The next request gets that same connection: the ended one must never reach it again.
+      const next = scopeFor('/next');
+      enterGuard(guard, next);
+      expect(await leasesFor(next)!.get()).toBe(held);
+      await next.close('complete');
+    });
+
     it('lets every request in, takes a place at the first lease, and queues a lease when none is free', async () => {
       const guard = new ConnectionClosingMiddleware({ pool: fakePool(1), queueTimeout: 5_000 });
       const first = scopeFor('/first');

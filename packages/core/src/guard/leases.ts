@@ -108,10 +108,11 @@ export class RequestLeases implements Finisher {
   }
 
   #get(alias: string): Promise<unknown> {
+    // Also for a connection it held: once the request ended it went back to the pool, maybe to another request.
+    if (this.#ended) return Promise.reject(new CloseguardError('ERR_CLOSEGUARD_REQUEST_ENDED', `connection('${alias}') was asked for after the request ended`));
     if (alias === this.#firstAlias) return this.#firstLease!;
     const held = this.#more?.get(alias);
     if (held) return held.lease;
-    if (this.#ended) return Promise.reject(new CloseguardError('ERR_CLOSEGUARD_REQUEST_ENDED', `connection('${alias}') was asked for after the request ended`));
     const entry = this.#context.entry(alias);
     const first = this.#firstAlias === undefined;
     const lease = this.#lease(entry, first);
