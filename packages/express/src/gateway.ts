@@ -1,7 +1,6 @@
-import { pipeline } from 'node:stream';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { CloseguardTypeError, type GatewayApp, type Headers } from '@closeguard/core';
-import { checkGatewayOptions, createEnv, Exchange, serveGateway, type GatewayOptions, type GatewayWriter } from '@closeguard/node';
+import { checkGatewayOptions, createEnv, Exchange, pipeBody, serveGateway, type GatewayOptions, type GatewayWriter } from '@closeguard/node';
 
 /**
  * Mounts a gateway app in Express: `app.use('/api', gateway(app))`. The app sees `env.path`
@@ -49,17 +48,7 @@ const expressWriter: GatewayWriter<Response> = {
       res.end();
       return;
     }
-    // pipeline, not pipe: pipe never destroys the source on a hang-up. A body error destroys the
-    // response, which cuts the connection: the client must not take a truncated body as whole.
-    try {
-      pipeline(body, res, (error) => {
-        if (error && !res.destroyed) res.destroy();
-      });
-    } catch {
-      // Node ≥ 23 throws ERR_STREAM_UNABLE_TO_PIPE (and leaves the body alive) when the client left
-      // between the first chunk and this line.
-      body.destroy();
-    }
+    pipeBody(body, res);
   },
   fail(res, error) {
     // Express's error path: router sets req.next to the next() of the router running the gateway's layer.

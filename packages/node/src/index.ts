@@ -4,7 +4,7 @@ export { createEnv } from './env.ts';
 export type { EnvSource, NodeRequest } from './env.ts';
 export { Exchange, dbOf, finishedOf, isQueued } from './exchange.ts';
 export type { ExchangeKind, ExchangeOptions } from './exchange.ts';
-export { headerRecord, serveGateway } from './serve.ts';
+export { headerRecord, pipeBody, serveGateway } from './serve.ts';
 export type { GatewayWriter, ServeSettings } from './serve.ts';
 export { refusal } from './refusal.ts';
 export type { Refusal } from './refusal.ts';

@@ -1,12 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import { pipeline } from 'node:stream';
 import { CloseguardError, CloseguardTypeError, type GatewayApp, type Logger } from '@closeguard/core';
 import { checkHostOptions } from '@closeguard/core/host';
 import { createEnv, type NodeRequest } from './env.ts';
 import { Exchange } from './exchange.ts';
 import { sendError, writeHead, type NodeResponse } from './respond.ts';
-import { serveGateway, type GatewayWriter } from './serve.ts';
+import { pipeBody, serveGateway, type GatewayWriter } from './serve.ts';
 
 /** Options of `requestListener()`. Durations are milliseconds, sizes bytes. */
 export interface RequestListenerOptions {
@@ -78,17 +77,7 @@ function nodeWriter(exposeErrors: boolean, logger: Logger): GatewayWriter<Exchan
         res.end();
         return;
       }
-      // On a body error pipeline destroys the response, which cuts the connection: the client
-      // must not take a truncated body as whole.
-      try {
-        pipeline(body, res as NodeJS.WritableStream, (error) => {
-          if (error && !res.destroyed) res.destroy();
-        });
-      } catch {
-        // Node 24 throws ERR_STREAM_UNABLE_TO_PIPE (and leaves the body alive) when the client left
-        // between the first chunk and this line.
-        body.destroy();
-      }
+      pipeBody(body, res);
     },
     fail({ req, res, scope }, error) {
       if (isUnexpected(error)) logger.error(`closeguard: ${scope.method} ${scope.url} failed`, error);

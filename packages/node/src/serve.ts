@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import type { GatewayApp, Headers, Logger } from '@closeguard/core';
 import { drive, type BodyOutcome, type DriveOptions, type HostEnv } from '@closeguard/core/host';
 import type { Exchange } from './exchange.ts';
@@ -105,4 +105,21 @@ export function headerRecord(headers: Headers): Record<string, string | string[]
     record[key] = previous === undefined ? value : [previous, value].flat();
   }
   return record;
+}
+
+/**
+ * Streams a body into a Node response (or a framework's wrapper of it, like compression's):
+ * `pipeline`, not `pipe`, which never destroys the source on a hang-up. A body error destroys the
+ * response, which cuts the connection: the client must not take a truncated body as whole.
+ */
+export function pipeBody(body: Readable, res: NodeJS.WritableStream & { destroyed: boolean; destroy(): unknown }): void {
+  try {
+    pipeline(body, res, (error) => {
+      if (error && !res.destroyed) res.destroy();
+    });
+  } catch {
+    // Node ≥ 23 throws ERR_STREAM_UNABLE_TO_PIPE (and leaves the body alive) when the client left
+    // between the first chunk and this line.
+    body.destroy();
+  }
 }
