@@ -40,7 +40,7 @@ class GuardShare extends HostRequest {
       asyncContext: options.asyncContext,
       abortGrace: options.abortGrace,
       driven: options.driven,
-      response: res, // cut if shutdown gives up waiting for the request
+      response: 'stream' in res ? streamCut(res) : res, // cut if shutdown gives up waiting for the request
     });
     this.guard = guard;
   }
@@ -260,7 +260,21 @@ export function isQueued(res: NodeResponse): boolean {
  * framework still answers the error itself.
  */
 function cutOnError(this: Http2ServerResponse): void {
-  if (this.headersSent && !this.stream.closed) this.stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
+  if (this.headersSent) resetStream(this);
+}
+
+/** An HTTP/2 response as shutdown cuts it: reset with INTERNAL_ERROR, not the bare `destroy()` a clean end looks like. */
+function streamCut(res: Http2ServerResponse): { readonly destroyed: boolean; destroy(): void } {
+  return {
+    get destroyed() {
+      return res.destroyed;
+    },
+    destroy: () => resetStream(res),
+  };
+}
+
+function resetStream(res: Http2ServerResponse): void {
+  if (!res.stream.closed) res.stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
 }
 
 /**
