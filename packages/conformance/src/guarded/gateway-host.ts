@@ -5,7 +5,7 @@ import type { GuardedHost, GuardedHostOptions } from './host.ts';
 
 /**
  * A guarded host made of a gateway host: the standard routes as one gateway app behind
- * `guard.wrap()`, served by `host` over HTTP/1.1. For a driver's author, who needs a host and has
+ * `guard.wrap()`, served by `host` in its protocol. For a driver's author, who needs a host and has
  * no framework to test: `guardedGatewayHost(nodeHost)` serves the routes the way `@closeguard/node` does.
  * @example
  * const nodeHost: ConformanceHost = { name: 'node', protocol: 'http1', listen: (app, options) => listenOn(createServer(requestListener(app, options))) };
@@ -14,6 +14,7 @@ import type { GuardedHost, GuardedHostOptions } from './host.ts';
 export function guardedGatewayHost(host: ConformanceHost): GuardedHost {
   return {
     name: host.name,
+    protocol: host.protocol,
     listenGuarded: (options) => host.listen(options.guard.wrap(routesApp(options)), { logger: options.logger, abortGrace: options.guard.abortGrace }),
   };
 }

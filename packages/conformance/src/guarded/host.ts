@@ -1,5 +1,6 @@
 import type { ConnectionClosingMiddleware, Logger } from '@closeguard/core';
 import type { ListeningServer } from '../host.ts';
+import type { Protocol } from '../support/http.ts';
 
 /**
  * The request-owned connection sugar of a framework (`req.db`, `request.db`, `ctx.db`), as the
@@ -74,6 +75,8 @@ export interface GuardedHostOptions {
 export interface GuardedHost {
   /** Shown as the outer `describe`. */
   readonly name: string;
-  /** Serves `routes` behind `connectionClosing(guard)` on 127.0.0.1, port 0, HTTP/1.1. */
+  /** The protocol its clients speak: HTTP/1.1 (the default), or HTTP/2 in cleartext (h2c). */
+  readonly protocol?: Protocol;
+  /** Serves `routes` behind `connectionClosing(guard)` on 127.0.0.1, port 0, in its `protocol`. */
   listenGuarded(options: GuardedHostOptions): Promise<ListeningServer>;
 }

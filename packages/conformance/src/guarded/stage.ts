@@ -4,7 +4,7 @@ import type { ListeningServer } from '../host.ts';
 import { eventually } from '../postgres/harness.ts';
 import { backendsFor, databaseUrl } from '../postgres/index.ts';
 import { quiet } from '../support/logger.ts';
-import { get } from './clients.ts';
+import { clientFor, type GuardedClient } from './clients.ts';
 import type { DriverPool, GuardedDriver } from './driver.ts';
 import type { GuardedHost, GuardedRoute } from './host.ts';
 import { useLifecycle, type Lifecycle } from './lifecycle.ts';
@@ -67,6 +67,8 @@ export class Stage {
 /** What every case of the guarded suite gets. */
 export interface GuardedContext {
   readonly driver: GuardedDriver;
+  /** The client side, in the host's protocol. */
+  readonly client: GuardedClient;
   readonly state: RouteState;
   readonly lifecycle: Lifecycle;
   /** Starts a case: its stage, fresh, and the lifecycle counts from here. */
@@ -83,6 +85,7 @@ export interface GuardedContext {
  */
 export function useGuardedStage(host: GuardedHost, driver: GuardedDriver): GuardedContext {
   const lifecycle = useLifecycle();
+  const client = clientFor(host.protocol ?? 'http1');
   const state = createRouteState();
   const routes = guardedRoutes(driver, state);
   let stage = new Stage(host, driver, routes);
@@ -92,7 +95,7 @@ export function useGuardedStage(host: GuardedHost, driver: GuardedDriver): Guard
   afterEach(async () => {
     try {
       // A closed guard still answers: 503, from then on.
-      const alive = await get(`${stage.server!.url}/alive`).catch(() => undefined);
+      const alive = await client.get(`${stage.server!.url}/alive`).catch(() => undefined);
       expect(alive?.status, 'the server still answers').toBe(stage.closed ? 503 : 200);
       for (const { pool, name } of stage.pools) {
         await eventually(async () => {
@@ -112,6 +115,7 @@ export function useGuardedStage(host: GuardedHost, driver: GuardedDriver): Guard
 
   return {
     driver,
+    client,
     state,
     lifecycle,
     begin: () => {

@@ -1,17 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { eventually } from '../../postgres/harness.ts';
-import { get } from '../clients.ts';
 import { RouteError } from '../routes.ts';
 import type { GuardedContext } from '../stage.ts';
 
 /** A route leases through the framework's `db()`: given back once, whether it answers or fails. */
 export function leaseCases(context: GuardedContext): void {
+  const { client } = context;
+
   describe('a route that leases a connection', () => {
     it('gives it back after each request, async and callback style', async () => {
       const stage = context.begin();
       const { pool } = stage.pool(1);
       const { url, guard } = await stage.serve({ pool });
-      for (const path of ['/one', '/one-callback', '/one']) expect(await get(`${url}${path}`)).toMatchObject({ status: 200, text: '1' });
+      for (const path of ['/one', '/one-callback', '/one']) expect(await client.get(`${url}${path}`)).toMatchObject({ status: 200, text: '1' });
       await eventually(() => expect(guard.stats().released).toBe(3));
       expect(guard.stats().leased).toBe(3);
       expect(stage.errors).toEqual([]);
@@ -27,7 +28,7 @@ export function leaseCases(context: GuardedContext): void {
       const stage = context.begin();
       const { pool } = stage.pool(1);
       const { url, guard } = await stage.serve({ pool });
-      expect((await get(`${url}${path}`)).status).toBe(500);
+      expect((await client.get(`${url}${path}`)).status).toBe(500);
       await eventually(() => expect(guard.stats().released).toBe(1));
       expect(stage.errors).toHaveLength(1);
       expect(stage.errors[0]).toBeInstanceOf(RouteError);
@@ -40,7 +41,7 @@ export function leaseCases(context: GuardedContext): void {
       const stage = context.begin();
       const { pool } = stage.pool(2);
       const { url } = await stage.serve({ pool });
-      for (const path of ['/throw', '/one', '/reject', '/throw-callback', '/one-callback']) await get(`${url}${path}`);
+      for (const path of ['/throw', '/one', '/reject', '/throw-callback', '/one-callback']) await client.get(`${url}${path}`);
       expect(stage.errors.map((error) => (error as Error).message)).toEqual(['/throw', '/reject', '/throw-callback'].map((path) => new RouteError(path).message));
       expect(new Set(stage.errors).size).toBe(3);
     });

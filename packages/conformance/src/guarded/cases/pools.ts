@@ -1,18 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import type { LeakReport } from '@closeguard/core';
 import { eventually } from '../../postgres/harness.ts';
-import { get } from '../clients.ts';
 import type { GuardedContext } from '../stage.ts';
 
 /** Several pools, hand-acquired connections, and `connection()` through async context. */
 export function poolCases(context: GuardedContext): void {
+  const { client } = context;
+
   describe('with two pools under two aliases', () => {
     it('leases from each and gives both back', async () => {
       const stage = context.begin();
       const main = stage.pool(1);
       const analytics = stage.pool(1);
       const { url, guard } = await stage.serve({ pools: { main: main.pool, analytics: analytics.pool }, backpressure: 1 });
-      expect(JSON.parse((await get(`${url}/two`)).text)).toEqual([main.name, analytics.name]);
+      expect(JSON.parse((await client.get(`${url}/two`)).text)).toEqual([main.name, analytics.name]);
       await eventually(() => expect(guard.stats().released).toBe(2));
     });
   });
@@ -24,7 +25,7 @@ export function poolCases(context: GuardedContext): void {
       const leaks: LeakReport[] = [];
       const { url, guard } = await stage.serve({ pool, onLeak: (leak) => void leaks.push(leak) });
       context.state.tracked = guard.track(pool);
-      expect((await get(`${url}/leak`)).status).toBe(200);
+      expect((await client.get(`${url}/leak`)).status).toBe(200);
       await eventually(() => expect(leaks).toHaveLength(1));
       expect(leaks[0]?.stack).toMatch(/leakingRoute/);
       expect(leaks[0]?.heldMs).toBeGreaterThanOrEqual(0);
@@ -37,10 +38,10 @@ export function poolCases(context: GuardedContext): void {
       const stage = context.begin();
       const { pool } = stage.pool(1);
       const { url, guard } = await stage.serve({ pool, asyncContext: true });
-      expect(await get(`${url}/connection`)).toMatchObject({ status: 200, text: '{"one":1}' });
-      const posted = await fetch(`${url}/connection`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ hello: 'world' }) });
+      expect(await client.get(`${url}/connection`)).toMatchObject({ status: 200, text: '{"one":1}' });
+      const posted = await client.postJson(`${url}/connection`, { hello: 'world' });
       expect(posted.status).toBe(200);
-      expect(await posted.json()).toEqual({ hello: 'world' });
+      expect(JSON.parse(posted.text)).toEqual({ hello: 'world' });
       await eventually(() => expect(guard.stats().released).toBe(2));
     });
   });

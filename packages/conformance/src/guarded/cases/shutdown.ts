@@ -1,23 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { eventually } from '../../postgres/harness.ts';
 import { backendsFor } from '../../postgres/index.ts';
-import { get, pausedReader } from '../clients.ts';
 import { SHORT_GRACE_MS, type GuardedContext } from '../stage.ts';
 
 /** `guard.close()`: what is in flight finishes, or is given up on past `timeout`; the pools end empty. */
 export function shutdownCases(context: GuardedContext): void {
-  const { state } = context;
+  const { state, client } = context;
 
   describe('close() with requests in flight', () => {
     it('lets them finish, answers 503 to new ones, then drains the pool', async () => {
       const stage = context.begin();
       const { pool } = stage.pool(2);
       const { url, guard } = await stage.serve({ pool });
-      const inFlight = get(`${url}/sleep?s=0.3`);
+      const inFlight = client.get(`${url}/sleep?s=0.3`);
       await eventually(() => expect(guard.stats().inFlight).toBe(1));
       const closing = guard.close();
       stage.closed = true;
-      const refused = await get(`${url}/one`);
+      const refused = await client.get(`${url}/one`);
       await closing;
       expect(await inFlight).toMatchObject({ status: 200, text: '"slept"' });
       expect(refused.status).toBe(503);
@@ -30,7 +29,7 @@ export function shutdownCases(context: GuardedContext): void {
       const stage = context.begin();
       const { pool, name } = stage.pool(2);
       const { url, guard } = await stage.serve({ pool, abortGrace: SHORT_GRACE_MS });
-      const inFlight = get(`${url}/sleep?s=600`).catch((error: unknown) => error);
+      const inFlight = client.get(`${url}/sleep?s=600`).catch((error: unknown) => error);
       await eventually(() => expect(state.querying).toBe(true));
       await guard.close({ timeout: 50 });
       stage.closed = true;
@@ -43,7 +42,7 @@ export function shutdownCases(context: GuardedContext): void {
       const stage = context.begin();
       const { pool, name } = stage.pool(2);
       const { url, guard } = await stage.serve({ pool, abortGrace: SHORT_GRACE_MS });
-      const inFlight = get(`${url}/hang`).catch((error: unknown) => error);
+      const inFlight = client.get(`${url}/hang`).catch((error: unknown) => error);
       await eventually(() => expect(state.querying).toBe(true));
       await guard.close({ timeout: 50 });
       stage.closed = true;
@@ -57,10 +56,10 @@ export function shutdownCases(context: GuardedContext): void {
       const stage = context.begin();
       const { pool, name } = stage.pool(2);
       const { url, guard } = await stage.serve({ pool, abortGrace: SHORT_GRACE_MS });
-      const reader = await pausedReader(`${url}/cursor`);
+      const reader = await client.pausedReader(`${url}/cursor`);
       await guard.close({ timeout: 50 });
       stage.closed = true;
-      await reader.drain(); // the server cut it: the client reads what was in flight, then the end
+      expect(await reader.drain(), 'a cut response').toBe(false); // the client reads what was in flight, then the cut
       await eventually(() => expect(state.cursorsClosed).toBe(1));
       expect(pool.size).toBe(0);
       await eventually(async () => expect(await backendsFor(name)).toBe(0));
