@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteHandlerMethod } from 'fastify';
 import { getErrorStatus, type GatewayApp, type Logger } from '@closeguard/core';
 import { connectionClosing, gateway } from '@closeguard/fastify';
-import { listenOn, type ConformanceHost, type Db, type DbClient, type GuardedHost, type GuardedRoute, type HostOptions, type ListeningServer, type RouteInput } from '@closeguard/conformance';
+import { listenOn, type ConformanceHost, type Db, type DbClient, type GuardedHost, type GuardedHostOptions, type GuardedRoute, type HostOptions, type ListeningServer, type RouteInput } from '@closeguard/conformance';
 
 /** A typical Fastify error handler: logs, then answers the error's status and headers (as Fastify's default does) with a generic text (never the message). */
 function errorHandler(report: (error: unknown) => void) {
@@ -45,15 +45,24 @@ async function listenGateway(fastify: FastifyInstance, app: GatewayApp, { abortG
 /** The standard routes behind `register(connectionClosing, { guard })`, each in Fastify's idiom. */
 export const fastifyGuardedHost: GuardedHost = {
   name: 'fastify',
-  async listenGuarded({ guard, routes, onError, logger }) {
-    const fastify = Fastify();
-    await fastify.register(connectionClosing, { guard, logger });
-    fastify.setErrorHandler(errorHandler(onError));
-    for (const route of routes) fastify.route({ method: route.method, url: route.path, handler: handlerFor(route) });
-    await fastify.ready();
-    return listenOn(fastify.server);
-  },
+  protocol: 'http1',
+  listenGuarded: (options) => listenGuarded(Fastify(), options),
 };
+
+/** The same routes on `Fastify({ http2: true })`: HTTP/2 in cleartext (h2c). */
+export const fastifyGuardedHttp2Host: GuardedHost = {
+  name: 'fastify/http2',
+  protocol: 'http2',
+  listenGuarded: (options) => listenGuarded(Fastify({ http2: true }) as unknown as FastifyInstance, options),
+};
+
+async function listenGuarded(fastify: FastifyInstance, { guard, routes, onError, logger }: GuardedHostOptions): Promise<ListeningServer> {
+  await fastify.register(connectionClosing, { guard, logger });
+  fastify.setErrorHandler(errorHandler(onError));
+  for (const route of routes) fastify.route({ method: route.method, url: route.path, handler: handlerFor(route) });
+  await fastify.ready();
+  return listenOn(fastify.server);
+}
 
 function handlerFor(route: GuardedRoute): RouteHandlerMethod {
   switch (route.kind) {

@@ -3,7 +3,7 @@ import { createServer as createH2cServer } from 'node:http2';
 import Koa, { type Context } from 'koa';
 import type { GatewayApp } from '@closeguard/core';
 import { gateway, connectionClosing, type GatewayOptions } from '@closeguard/koa';
-import { listenOn, type ConformanceHost, type DbClient, type GuardedHost, type GuardedRoute, type HostOptions, type ListeningServer, type RouteInput } from '@closeguard/conformance';
+import { listenOn, type ConformanceHost, type DbClient, type GuardedHost, type GuardedHostOptions, type GuardedRoute, type HostOptions, type ListeningServer, type RouteInput } from '@closeguard/conformance';
 
 /**
  * `gateway(app)` mounted at the root of a Koa app, with Koa's own error path: an app 'error'
@@ -36,22 +36,32 @@ function gatewayKoa(app: GatewayApp, options: HostOptions): Koa {
  */
 export const koaGuardedHost: GuardedHost = {
   name: 'koa',
-  listenGuarded: ({ guard, routes, onError, logger }) => {
-    const koa = new Koa();
-    // Koa reports a stream error twice (the same object): the handler sees each error once.
-    const seen = new WeakSet<object>();
-    koa.on('error', (error: unknown) => {
-      if (typeof error === 'object' && error !== null) {
-        if (seen.has(error)) return;
-        seen.add(error);
-      }
-      onError(error);
-    });
-    koa.use(connectionClosing(guard, { logger }));
-    koa.use(routesMiddleware(routes));
-    return serve(koa);
-  },
+  protocol: 'http1',
+  listenGuarded: (options) => serve(guardedKoa(options)),
 };
+
+/** The same routes on `http2.createServer(koa.callback())`: HTTP/2 in cleartext (h2c). */
+export const koaGuardedHttp2Host: GuardedHost = {
+  name: 'koa/http2',
+  protocol: 'http2',
+  listenGuarded: (options) => serveHttp2(guardedKoa(options)),
+};
+
+function guardedKoa({ guard, routes, onError, logger }: GuardedHostOptions): Koa {
+  const koa = new Koa();
+  // Koa reports a stream error twice (the same object): the handler sees each error once.
+  const seen = new WeakSet<object>();
+  koa.on('error', (error: unknown) => {
+    if (typeof error === 'object' && error !== null) {
+      if (seen.has(error)) return;
+      seen.add(error);
+    }
+    onError(error);
+  });
+  koa.use(connectionClosing(guard, { logger }));
+  koa.use(routesMiddleware(routes));
+  return koa;
+}
 
 function routesMiddleware(routes: readonly GuardedRoute[]): Koa.Middleware {
   const table = new Map(routes.map((route) => [`${route.method} ${route.path}`, route]));

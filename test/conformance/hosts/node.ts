@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { type GatewayApp } from '@closeguard/core';
 import { leasesFor } from '@closeguard/core/host';
 import { requestListener, type RequestListenerOptions } from '@closeguard/node';
-import { listenOn, type ConformanceHost, type Db, type DbClient, type GuardedHost, type GuardedHostOptions, type HostOptions } from '@closeguard/conformance';
+import { guardedGatewayHost, listenOn, type ConformanceHost, type Db, type DbClient, type GuardedHost, type GuardedHostOptions, type HostOptions } from '@closeguard/conformance';
 
 /** `requestListener(app)` on `http.createServer`: HTTP/1.1. */
 export const nodeHttp1Host: ConformanceHost = {
@@ -20,9 +20,13 @@ export const nodeHttp2Host: ConformanceHost = {
   listen: (app, options) => listenOn(createH2cServer(requestListener(app, listenerOptions(options)))),
 };
 
+/** The standard routes as one gateway app behind `guard.wrap()`, on node:http2 (h2c). */
+export const nodeGuardedHttp2Host: GuardedHost = guardedGatewayHost(nodeHttp2Host);
+
 /** The standard routes as one gateway app behind `guard.wrap()`, on node:http. */
 export const nodeGuardedHost: GuardedHost = {
   name: 'node',
+  protocol: 'http1',
   listenGuarded: (options) => listenOn(createServer(requestListener(options.guard.wrap(routesApp(options)), { logger: options.logger, abortGrace: options.guard.abortGrace }))),
 };
 
