@@ -1,10 +1,12 @@
 import type { ServerResponse } from 'node:http';
 import { constants as http2Constants, type Http2ServerResponse } from 'node:http2';
 import { finished as streamFinished, type Readable } from 'node:stream';
+import type { ReadableStream } from 'node:stream/web';
 import { CloseguardError, type ConnectionClosingMiddleware, type Logger } from '@closeguard/core';
 import { enterGuard, GatewayReadable, HostRequest, leasesFor } from '@closeguard/core/host';
 import type { NodeRequest } from './env.ts';
 import type { NodeResponse } from './respond.ts';
+import { passWebBody } from './web-body.ts';
 
 /** Where a request's exchange lives on Node's request: one module-level slot, for every adapter. */
 const exchangeSlot: unique symbol = Symbol('closeguard.exchange') as never;
@@ -163,6 +165,21 @@ export class Exchange extends GuardShare {
     else streamFinished(body, () => this.#release());
     if (isQueued(this.res)) this.innermost.scope.whenAborted(() => body.destroy());
     else if ('stream' in this.res) body.prependOnceListener('error', cutOnError.bind(this.res));
+  }
+
+  /**
+   * `holdBody()` for a web body (a `Response`'s `ReadableStream`, as Hono sends): the request goes
+   * on until it was read to its end, errored, or cancelled and its source's `cancel()` settled.
+   * The framework sends the returned stream in its place. Once the response is over, a body nobody
+   * read to its end (a hang-up, a HEAD, a response replaced) is cancelled.
+   */
+  holdWebBody(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+    this.#holds++;
+    const passed = passWebBody(body, () => this.#release());
+    if (this.isOver) passed.stop();
+    else if (isQueued(this.res)) this.innermost.scope.whenAborted(passed.stop);
+    else this.res.once('close', passed.stop);
+    return passed.stream;
   }
 
   #release(): void {
