@@ -16,6 +16,7 @@ export default defineConfig({
       '@closeguard/express': pkg('express'),
       '@closeguard/fastify': pkg('fastify'),
       '@closeguard/koa': pkg('koa'),
+      '@closeguard/hono': pkg('hono'),
       }).map(([find, replacement]) => ({ find, replacement })),
     ],
   },

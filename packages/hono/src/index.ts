@@ -1,0 +1,5 @@
+export { connectionClosing } from './connection-closing.ts';
+export { gateway } from './gateway.ts';
+
+export type { ConnectionClosing, ConnectionClosingEnv, Db, HonoAdapterOptions } from './connection-closing.ts';
+export type { GatewayOptions } from './gateway.ts';
