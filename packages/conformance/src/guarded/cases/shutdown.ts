@@ -8,7 +8,7 @@ export function shutdownCases(context: GuardedContext): void {
   const { state, client } = context;
 
   describe('close() with requests in flight', () => {
-    it('lets them finish, answers 503 to new ones, then drains the pool', async () => {
+    it('lets them finish, answers 503 to new ones (Retry-After, the same body on every host), then drains the pool', async () => {
       const stage = context.begin();
       const { pool } = stage.pool(2);
       const { url, guard } = await stage.serve({ pool });
@@ -19,7 +19,8 @@ export function shutdownCases(context: GuardedContext): void {
       const refused = await client.get(`${url}/one`);
       await closing;
       expect(await inFlight).toMatchObject({ status: 200, text: '"slept"' });
-      expect(refused.status).toBe(503);
+      // The same refusal on every host: the bridge's refusal(), written through the framework.
+      expect(refused).toEqual({ status: 503, retryAfter: '1', text: 'Service Unavailable\n' });
       expect(pool.size).toBe(0);
     });
   });
