@@ -19,7 +19,7 @@ export interface FastifyExchangeOptions extends ExchangeOptions {
  * One Fastify request on the bridge. Its handler chain has settled when the route's handler is
  * done: its promise settled; for a callback handler, `reply.send` ran onSend; for a request that
  * never reached a handler, its reply went out; for a reply answered through `reply.raw` (hijacked),
- * its response is over. What Fastify tells: its handler channel (handler-channel.ts) and hooks.
+ * its response is over. What Fastify tells: its handler channel (below) and hooks.
  */
 export class FastifyExchange extends Exchange {
   readonly #reply: FastifyReply;
