@@ -55,7 +55,7 @@ const countedBy: unique symbol = Symbol('closeguard.express.countedBy') as never
 
 /** What router 2.3 publishes for each layer (`lib/layer.js`, `lib/tracing.js`). */
 interface LayerContext {
-  req: IncomingMessage;
+  req: IncomingMessage & { next?: unknown };
   result?: unknown;
   error?: unknown;
   /** The request that counted this layer as pending: a layer that began before the request had a guard is not counted. */
@@ -105,7 +105,24 @@ function onAsyncEnd(ctx: LayerContext): void {
   const exchange = ctx[countedBy];
   if (exchange === undefined) return;
   exchange.pending--;
-  if (ctx === exchange.current) exchange.lastSettled = true;
+  if (ctx === exchange.current) {
+    // A layer that called next() as a router's last runs on, in the parent's next layer, only a
+    // turn later (router hands over with setImmediate): unless it ended the response, wait for that.
+    if ((exchange.res as ServerResponse).writableEnded) exchange.lastSettled = true;
+    else setImmediate(lastLayerSettled, exchange, ctx, ctx.req.next);
+  }
+  exchange.check();
+}
+
+/** A turn after the last layer settled: no later layer started, so the chain is done — unless a router is still handing over. */
+function lastLayerSettled(exchange: ExpressExchange, ctx: LayerContext, next: unknown): void {
+  if (exchange.chainSettled || exchange.current !== ctx) return;
+  const now = ctx.req.next;
+  if (now !== next) {
+    setImmediate(lastLayerSettled, exchange, ctx, now); // handed to a parent router that may run off its end too
+    return;
+  }
+  exchange.lastSettled = true;
   exchange.check();
 }
 

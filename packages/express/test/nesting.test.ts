@@ -209,4 +209,60 @@ describe('a guard only in a sub-app or a router', () => {
       expect(finishedFor('/r/in/missing')).toBe(3);
     });
   });
+
+  it('holds the connection of a route reached through a router whose last layer is an async middleware that called next()', async () => {
+    // Router hands over to its parent a turn after it runs off its stack (setImmediate): that
+    // middleware's promise settles before the next layer starts, and is not the end of the chain.
+    const guard = guardOn();
+    const app = express();
+    app.use(connectionClosing(guard, { logger: quiet }));
+    const nested = express.Router();
+    nested.use(async (_req, _res, next) => {
+      await Promise.resolve();
+      next();
+    });
+    app.use(nested);
+    let afterClose: unknown;
+    let releasedAtClose: number | undefined;
+    const handled = new Promise<void>((resolve) => {
+      app.get('/tail', async (req, res) => {
+        const client = await req.db<pg.Client>();
+        res.end('ok');
+        await new Promise((closed) => res.once('close', closed));
+        await new Promise((turn) => setImmediate(turn));
+        releasedAtClose = guard.stats().released; // the handler still runs: nothing may be given back yet
+        // Still this request's: a query after the response is over runs on a connection nobody else has.
+        afterClose = (await client.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one;
+        resolve();
+      });
+    });
+    const url = await harness.listen(app);
+    expect(await (await fetch(`${url}/tail`)).text()).toBe('ok');
+    await handled;
+    expect({ releasedAtClose, afterClose }).toEqual({ releasedAtClose: 0, afterClose: 1 });
+    await eventually(() => expect(guard.stats()).toMatchObject({ inFlight: 0, released: 1, destroyed: { unusable: 0, obsolete: 0, abandoned: 0 } }));
+  });
+
+  it('settles a sub-app guard entered after such a router: its connection is released, not destroyed after abortGrace', async () => {
+    const parent = guardOn();
+    const child = guardOn();
+    const app = express();
+    app.use(connectionClosing(parent, { logger: quiet }));
+    const nested = express.Router();
+    nested.use(async (_req, _res, next) => {
+      await Promise.resolve();
+      next();
+    });
+    app.use(nested);
+    const sub = express();
+    sub.use(connectionClosing(child, { logger: quiet }));
+    sub.get('/one', async (req, res) => {
+      res.json(await pidOf(req));
+    });
+    app.use('/sub', sub);
+    const url = await harness.listen(app);
+    expect((await fetch(`${url}/sub/one`)).status).toBe(200);
+    await eventually(() => expect(child.stats()).toMatchObject({ inFlight: 0, released: 1, destroyed: { unusable: 0, obsolete: 0, abandoned: 0 } }));
+    expect(finishedFor('/sub/one')).toBe(2);
+  });
 });
