@@ -60,9 +60,18 @@ function closeWithFastify(fastify: FastifyInstance, guard: ConnectionClosingMidd
   });
   fastify.addHook('onClose', (_instance, closed) => {
     clearTimeout(timer);
-    unfollow();
     const timeout = deadline === undefined ? closeTimeoutMs : Math.max(0, deadline - Date.now());
-    guard.close({ timeout }).then(() => closed(), closed);
+    // Handlers are followed until the guard closed: one that settles while close() waits is seen, its connection released.
+    guard.close({ timeout }).then(
+      () => {
+        unfollow();
+        closed();
+      },
+      (error: unknown) => {
+        unfollow();
+        closed(error as Error);
+      },
+    );
   });
 }
 

@@ -104,6 +104,48 @@ describe('fastify.close()', () => {
     });
   });
 
+  describe('with a handler still running after its client hung up', () => {
+    it('sees it settle while close() waits: its connection is released, not destroyed', async () => {
+      // Fastify's server close does not wait for a request whose client left: onClose runs while
+      // the handler still runs, and its settling must still reach the guard.
+      const { pool } = harness.pool(1);
+      // A grace longer than the test waits: nothing gives the request up on its own meanwhile.
+      const guard = harness.guard({ pool, abortGrace: 5_000 });
+      let started = false;
+      let gone = false;
+      let finish!: () => void;
+      const gate = new Promise<void>((resolve) => (finish = resolve));
+      const { url, fastify } = await harness.serve(guard, (app) => {
+        app.get('/slow', async (request, reply) => {
+          await request.db();
+          reply.raw.once('close', () => (gone = true));
+          started = true;
+          await gate;
+          return 'done';
+        });
+      }, {}, { closeTimeout: 1_000 });
+      const controller = new AbortController();
+      const response = fetch(`${url}/slow`, { signal: controller.signal }).catch(() => undefined);
+      await eventually(() => expect(started).toBe(true));
+      controller.abort();
+      await response;
+      await eventually(() => expect(gone).toBe(true));
+      // The plugin's onClose has begun once it calls guard.close(): only then may the handler settle.
+      let closing = false;
+      const close = guard.close.bind(guard);
+      guard.close = (options) => {
+        closing = true;
+        return close(options);
+      };
+      const closed = fastify.close();
+      await eventually(() => expect(closing).toBe(true));
+      expect(guard.stats().inFlight).toBe(1); // close() waits for it
+      finish();
+      await closed;
+      expect(guard.stats()).toMatchObject({ released: 1, destroyed: { abandoned: 0, unusable: 0 } });
+    });
+  });
+
   describe('with a request that finishes within closeTimeout', () => {
     it('lets it finish and answer, then resolves', async () => {
       const { pool } = harness.pool(1);
