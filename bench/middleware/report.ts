@@ -2,7 +2,7 @@
 // formats the tables.
 import { bootstrapMedianInterval, median } from '../lib/stats.ts';
 
-export const HOSTS = ['node', 'express', 'fastify', 'koa'] as const;
+export const HOSTS = ['node', 'express', 'fastify', 'koa', 'hono'] as const;
 /** The server under test: the node host (gateway app) or a framework's own route. */
 export type Host = (typeof HOSTS)[number];
 /**

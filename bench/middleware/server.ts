@@ -1,6 +1,6 @@
 // One benchmark server: the same route — lease a connection, use it, answer `ok` — in one variant
 // (report.ts: bare, guarded, async, fastify-postgres, floor) on one host (the node host serving a gateway
-// app, or Express, Fastify or Koa with their own routes), on one of two pools: an in-process
+// app, or Express, Fastify, Koa or Hono with their own routes), on one of two pools: an in-process
 // generic-pool of plain objects, or @closeguard/pg on PostgreSQL (`SELECT 1`).
 // Usage: server.ts <host/variant> <memory|pg> [databaseUrl]
 import { tracingChannel } from 'node:diagnostics_channel';
@@ -9,12 +9,15 @@ import fastifyPostgres from '@fastify/postgres';
 import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import genericPool from 'generic-pool';
+import { getRequestListener, type HttpBindings } from '@hono/node-server';
+import { Hono } from 'hono';
 import Koa from 'koa';
 import type pg from 'pg';
 import { ConnectionClosingMiddleware, connection, type GatewayApp } from '@closeguard/core';
 import { leasesFor } from '@closeguard/core/host';
 import { connectionClosing as expressGuard } from '@closeguard/express';
 import { connectionClosing as fastifyGuard } from '@closeguard/fastify';
+import { connectionClosing as honoGuard } from '@closeguard/hono';
 import { connectionClosing as koaGuard } from '@closeguard/koa';
 import { requestListener } from '@closeguard/node';
 import { createPool as createPgPool } from '@closeguard/pg';
@@ -186,13 +189,44 @@ function koaServer(variant: Variant, setup: Setup): http.Server {
   return http.createServer((req, res) => void handle(req, res));
 }
 
+function honoServer(variant: Variant, setup: Setup): http.Server {
+  const kind = kindOf(variant);
+  if (kind === 'bare' || kind === 'floor') {
+    const app = new Hono<{ Bindings: HttpBindings }>();
+    if (kind === 'floor') {
+      // As connectionClosing(): one more middleware awaiting the rest, a 'close' listener.
+      app.use(async (c, next) => {
+        c.env.outgoing.on('close', nothing);
+        await next();
+      });
+    }
+    app.get('/', async (c) => {
+      await leaseByHand(setup);
+      return c.text(OK);
+    });
+    return honoListener(app.fetch);
+  }
+  const app = new Hono().use(honoGuard({ pool: setup.pool }));
+  app.get('/', async (c) => {
+    await setup.work(await c.var.db<Resource>());
+    return c.text(OK);
+  });
+  return honoListener(app.fetch);
+}
+
+/** Hono's app on node:http, as @hono/node-server's serve() does it. */
+function honoListener(fetch: Parameters<typeof getRequestListener>[0]): http.Server {
+  const listener = getRequestListener(fetch);
+  return http.createServer((req, res) => void listener(req, res));
+}
+
 const [variant, workload, databaseUrl] = process.argv.slice(2) as [Variant, Workload, string | undefined];
 if (!HOSTS.includes(hostOf(variant)) || !WORKLOADS.includes(workload)) {
-  throw new Error('usage: server.ts <node|express|fastify|koa>/<bare|guarded|async|fastify-postgres|floor|untraced> <memory|pg> [databaseUrl]');
+  throw new Error('usage: server.ts <node|express|fastify|koa|hono>/<bare|guarded|async|fastify-postgres|floor|untraced> <memory|pg> [databaseUrl]');
 }
 if (kindOf(variant) === 'untraced' && hostOf(variant) !== 'express') throw new Error(`${variant}: only Express has router tracing to leave out`);
 const setup = createWorkload(workload, databaseUrl);
-const servers = { node: nodeServer, express: expressServer, fastify: fastifyServer, koa: koaServer };
+const servers = { node: nodeServer, express: expressServer, fastify: fastifyServer, koa: koaServer, hono: honoServer };
 const server = await servers[hostOf(variant)](variant, setup);
 server.listen(0, '127.0.0.1', () => {
   const address = server.address();
