@@ -26,10 +26,10 @@ export function buildPackages(): void {
   built = true;
 }
 
-/** Starts `node --import tsx script …args` pinned to one CPU core, on the built packages. */
-function spawnPinned(core: number, script: string, args: readonly string[]): ChildProcess {
+/** Starts `node [nodeFlags] --import tsx script …args` pinned to one CPU core, on the built packages. */
+function spawnPinned(core: number, script: string, args: readonly string[], nodeFlags: readonly string[] = []): ChildProcess {
   buildPackages();
-  const argv = ['-c', String(core), NODE, '--import', 'tsx', script, ...args];
+  const argv = ['-c', String(core), NODE, ...nodeFlags, '--import', 'tsx', script, ...args];
   return spawn('taskset', argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: DIST_ENV });
 }
 
@@ -39,9 +39,9 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-/** Starts a server script pinned to `core`; it must print `listening <port>` once it listens. */
-export async function startServer(core: number, script: string, args: readonly string[]): Promise<Server> {
-  const child = spawnPinned(core, script, args);
+/** Starts a server script pinned to `core` (node run with `nodeFlags`); it must print `listening <port>` once it listens. */
+export async function startServer(core: number, script: string, args: readonly string[], nodeFlags: readonly string[] = []): Promise<Server> {
+  const child = spawnPinned(core, script, args, nodeFlags);
   const exited = once(child, 'exit');
   const lines = createInterface({ input: child.stdout! });
   const first = await Promise.race([once(lines, 'line'), exited.then(() => [undefined])]);

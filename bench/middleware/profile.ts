@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { nodeVersion } from '../lib/machine.ts';
 import { buildPackages, DIST_ENV, NODE, ROOT } from '../lib/spawn.ts';
-import { readCosts, type Costs } from './cpu-profile.ts';
+import { costTables, readCosts, type Costs } from './cpu-profile.ts';
 import { ensureWrk, runWrk } from './load.ts';
 import { LOAD_CORE, SERVER_CORE } from './measure.ts';
 import { startDatabase } from './postgres.ts';
@@ -18,7 +18,6 @@ const [workload = 'memory', seconds = '15', connections = '10', host = 'node'] =
 const VARIANTS = variantsOf(host, workload);
 const WARMUP_S = 2;
 const SAMPLE_INTERVAL_US = 100;
-const TOP = 25;
 
 /** Serves one variant under `--cpu-prof` for a warm-up and a measured run; returns the profile's costs and the requests served. */
 async function profile(variant: Variant, dir: string, databaseUrl: string | undefined): Promise<{ costs: Costs; requests: number }> {
@@ -40,21 +39,6 @@ async function profile(variant: Variant, dir: string, databaseUrl: string | unde
   return { costs: readCosts(join(dir, file)), requests: warm.requests + measured.requests };
 }
 
-function table(title: string, rows: Array<[string, number[]]>, limit: number): string {
-  const head = `| ${title} | ${VARIANTS.join(' | ')} | guarded − bare |`;
-  const lines = rows
-    .sort((a, b) => Math.abs(b[1][1]! - b[1][0]!) - Math.abs(a[1][1]! - a[1][0]!))
-    .slice(0, limit)
-    .map(([key, values]) => `| ${key} | ${values.map((us) => us.toFixed(2)).join(' | ')} | ${(values[1]! - values[0]!).toFixed(2)} |`);
-  return [head, `| --- |${' --- |'.repeat(VARIANTS.length + 1)}`, ...lines].join('\n');
-}
-
-/** Rows of µs per request, one value per variant, for every key any variant has. */
-function rowsOf(results: ReadonlyArray<{ costs: Costs; requests: number }>, pick: (costs: Costs) => Map<string, number>, keep: (key: string) => boolean): Array<[string, number[]]> {
-  const keys = new Set(results.flatMap(({ costs }) => [...pick(costs).keys()]).filter(keep));
-  return [...keys].map((key) => [key, results.map(({ costs, requests }) => (pick(costs).get(key) ?? 0) / requests)]);
-}
-
 await ensureWrk();
 const version = nodeVersion(NODE);
 const database = workload === 'pg' ? await startDatabase(LOAD_CORE) : undefined;
@@ -65,11 +49,7 @@ try {
   }
   const served = results.map(({ requests }, i) => `${VARIANTS[i]} ${requests}`).join(', ');
   console.log(`${version}, ${workload} pool, ${connections} connections, µs of server CPU per request (requests: ${served}; profiles in .bench-out/profiles)\n`);
-  console.log(table('group (self time)', rowsOf(results, (costs) => costs.groups, () => true), TOP), '\n');
-  const ours = (key: string): boolean => key.includes(' packages/');
-  console.log(table('closeguard function (self)', rowsOf(results, (costs) => costs.self, ours), TOP), '\n');
-  console.log(table('closeguard function (inclusive)', rowsOf(results, (costs) => costs.inclusive, ours), TOP), '\n');
-  console.log(table('any function (self)', rowsOf(results, (costs) => costs.self, () => true), TOP));
+  console.log(costTables(VARIANTS, results));
 } finally {
   await database?.stop();
 }
