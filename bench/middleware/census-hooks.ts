@@ -17,9 +17,25 @@ const listeners = new Map<string, number>();
 const published = new Map<string, number>();
 const add = (map: Map<string, number>, key: string): void => void map.set(key, (map.get(key) ?? 0) + 1);
 
+// CENSUS_STACKS=Timeout,Immediate…: those resources are also counted by where they were created
+// (the first frame outside node's own code), as `Timeout @ file:line`.
+const traced = new Set(process.env.CENSUS_STACKS?.split(',') ?? []);
+const Trace = Error as ErrorConstructor & { stackTraceLimit: number };
+
+function creator(): string {
+  const limit = Trace.stackTraceLimit;
+  Trace.stackTraceLimit = 30;
+  const frames = (new Error().stack ?? '').split('\n').slice(1).map((line) => line.trim());
+  Trace.stackTraceLimit = limit;
+  const outside = frames.find((frame) => !frame.includes('node:') && !frame.includes('census-hooks'));
+  return outside?.replace(/^at /, '').replace(/file:\/\/[^ )]*\/node_modules\//, '').replace(/file:\/\/[^ )]*\/(packages|bench)\//, '$1/') ?? 'node';
+}
+
 createHook({
   init(_id, type) {
-    if (counting) add(resources, type);
+    if (!counting) return;
+    add(resources, type);
+    if (traced.has(type)) add(resources, `${type} @ ${creator()}`);
   },
 }).enable();
 

@@ -5,7 +5,8 @@
 // `npx tsx bench/middleware/census.ts [memory|pg] [host,…] [kind,…] [seconds] [connections]`,
 // e.g. `… pg express,fastify,koa bare,guarded`; BENCH_NODE picks node. CENSUS_SYSCALLS=1 also
 // counts the server's system calls by name (strace -c over the measured run): how many turns of
-// the event loop (epoll_wait) and socket reads and writes a request takes.
+// the event loop (epoll_wait) and socket reads and writes a request takes. CENSUS_STACKS=Timeout
+// (a list of resource types) also counts those by the code that created them.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';

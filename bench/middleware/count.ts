@@ -4,14 +4,16 @@
 // start-up and warm-up cancel out. valgrind runs at the lowest priority, so it can share a core
 // with a benchmark without disturbing it; BENCH_TIMED_RUNS=0 skips the timings (which cannot),
 // BENCH_COUNT_REPEATS=0 the instruction counts.
-// `npx tsx bench/middleware/count.ts`; BENCH_NODE picks node, BENCH_STEPS the steps.
+// `npx tsx bench/middleware/count.ts`; BENCH_NODE picks node, BENCH_STEPS the steps; hot-path.ts's
+// HOT_PATH_* variables pass through (HOT_PATH_REAL=1 BENCH_STEPS=plain,hosted: a framework route on pg).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { nodeVersion } from '../lib/machine.ts';
 import { buildPackages, DIST_ENV, NODE, ROOT, runJson } from '../lib/spawn.ts';
+import { startDatabase } from './postgres.ts';
 import { median } from '../lib/stats.ts';
 
-const ALL_STEPS = ['bare', 'listener', 'weakmap', 'defer', 'opened', 'guarded', 'async']; // as in hot-path.ts
+const ALL_STEPS = ['bare', 'listener', 'weakmap', 'defer', 'opened', 'guarded', 'async', 'plain', 'hosted']; // as in hot-path.ts
 // BENCH_STEPS=bare,guarded counts only those (the first is the baseline).
 const STEPS = process.env.BENCH_STEPS?.split(',') ?? ALL_STEPS;
 const SCRIPT = 'bench/middleware/hot-path.ts';
@@ -44,6 +46,10 @@ async function nsPerRequest(step: string): Promise<number> {
   return median(runs);
 }
 
+// hot-path.ts on @closeguard/pg's pool needs a PostgreSQL: a throwaway one unless DATABASE_URL names one.
+const usesPg = process.env.HOT_PATH_REAL === '1' || process.env.HOT_PATH_PG === '1';
+const database = usesPg ? await startDatabase(0) : undefined;
+if (database) (DIST_ENV as NodeJS.ProcessEnv).DATABASE_URL = database.url;
 console.log(`${nodeVersion(NODE)}: per request, median of ${TIMED_RUNS} runs of ${TIMED_ITERATIONS} on core ${CORE}; instructions = median of ${REPEATS} × (I(${LONG}) − I(${SHORT})) / ${LONG - SHORT}\n`);
 console.log('| step | ns/request | + ns vs bare | instructions/request | + instructions vs bare |');
 console.log('| --- | --- | --- | --- | --- |');
@@ -59,3 +65,4 @@ for (const step of STEPS) {
   bare ??= { ns, ir };
   console.log(`| ${step} | ${ns.toFixed(0)} | ${(ns - bare.ns).toFixed(0)} | ${ir.toFixed(0)} | ${(ir - bare.ir).toFixed(0)} |`);
 }
+await database?.stop();
