@@ -1,6 +1,7 @@
-import { CloseguardError, CloseguardTypeError, poolPolicy } from '@closeguard/core';
+import { CloseguardTypeError, poolPolicy } from '@closeguard/core';
 import genericPool, { type Factory, type Options, type Pool } from 'generic-pool';
 import pg from 'pg';
+import { wrapAcquire } from './acquire.ts';
 import { watch } from './client-state.ts';
 import { isUsable, pgPolicy } from './policy.ts';
 
@@ -43,54 +44,8 @@ export function createPool(pgConfig: pg.ClientConfig | string = {}, poolOptions:
   };
   const pool = genericPool.createPool(factory, options);
   Object.defineProperty(pool, poolPolicy, { value: pgPolicy });
-  failWaitersOnCreateError(pool);
+  wrapAcquire(pool);
   return pool;
-}
-
-/**
- * What `acquire()` adds to generic-pool's: a client whose connection ended while it sat idle (a
- * restart or failover, pg_terminate_backend, idle_session_timeout) or that was left in a failed
- * transaction is destroyed, never handed out, and another one taken, for every caller of
- * `acquire()` (a guard, `guard.track(pool)`, code of the app's own). generic-pool's `validate`
- * would do it too, but only with `testOnBorrow`, at the cost of a promise on every acquire; this is
- * one synchronous check. Also, generic-pool keeps retrying a failed `create` and never tells the
- * waiting acquirers: pass each failure to the longest waiter, and turn its timeout into a coded error.
- */
-function failWaitersOnCreateError(pool: Pool<pg.Client>): void {
-  const waiters: Array<(error: Error) => void> = [];
-  const acquire = pool.acquire.bind(pool);
-  pool.acquire = (priority?: number) =>
-    new Promise<pg.Client>((resolve, reject) => {
-      let settled = false;
-      const fail = (error: Error): void => {
-        if (settled) return;
-        settled = true;
-        waiters.splice(waiters.indexOf(fail) >>> 0, 1);
-        reject(error);
-      };
-      const take = (): void => {
-        acquire(priority).then(
-          (client) => {
-            if (!isUsable(client)) {
-              pool.destroy(client).catch(() => undefined); // it ends the client, bounded (endClient)
-              return settled ? undefined : take();
-            }
-            if (settled) return void pool.release(client);
-            settled = true;
-            waiters.splice(waiters.indexOf(fail) >>> 0, 1);
-            resolve(client);
-          },
-          (error: Error) => fail(error.name === 'TimeoutError' ? acquireTimeout(error) : error),
-        );
-      };
-      waiters.push(fail);
-      take();
-    });
-  pool.on('factoryCreateError', (error: Error) => waiters[0]?.(error));
-}
-
-function acquireTimeout(cause: Error): CloseguardError {
-  return new CloseguardError('ERR_CLOSEGUARD_ACQUIRE_TIMEOUT', 'no PostgreSQL connection within acquireTimeoutMillis', { cause, retryAfter: 1 });
 }
 
 /** Ends a client, bounded: a dead socket must not hold up the pool. */
