@@ -7,6 +7,9 @@
 // `npx tsx bench/middleware/count.ts`; BENCH_NODE picks node, BENCH_STEPS the steps; hot-path.ts's
 // HOT_PATH_* variables pass through (HOT_PATH_REAL=1 BENCH_STEPS=plain,hosted: a framework route on pg).
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { nodeVersion } from '../lib/machine.ts';
 import { buildPackages, DIST_ENV, NODE, ROOT, runJson } from '../lib/spawn.ts';
@@ -27,12 +30,21 @@ const SHORT = 10_000;
 const LONG = 60_000;
 const REPEATS = Number(process.env.BENCH_COUNT_REPEATS ?? 3);
 
+// BENCH_COUNT_MAIN=1: the main thread's instructions only (V8's compiler and GC helper threads,
+// which run on their own schedule, left out: steadier when two variants differ by little).
+const MAIN_ONLY = process.env.BENCH_COUNT_MAIN === '1';
+
 /** Instructions node executes for `iterations` requests of `step` (after the fixed warm-up). */
 async function instructions(step: string, iterations: number): Promise<number> {
-  const args = ['-n', '19', 'valgrind', '--tool=callgrind', '--callgrind-out-file=/dev/null', NODE, '--import', 'tsx', SCRIPT, step, String(iterations), String(WARMUP)];
+  const dir = mkdtempSync(join(tmpdir(), 'closeguard-count-'));
+  const output = MAIN_ONLY ? ['--separate-threads=yes', `--callgrind-out-file=${join(dir, 'callgrind.out')}`] : ['--callgrind-out-file=/dev/null'];
+  const args = ['-n', '19', 'valgrind', '--tool=callgrind', ...output, NODE, '--import', 'tsx', SCRIPT, step, String(iterations), String(WARMUP)];
   buildPackages();
   const { stderr } = await promisify(execFile)('nice', args, { cwd: ROOT, env: DIST_ENV, maxBuffer: 64 * 1024 * 1024 });
-  const collected = /Collected : (\d+)/.exec(stderr)?.[1];
+  const mainFile = MAIN_ONLY ? readdirSync(dir).find((name) => /-0*1$/.test(name)) : undefined;
+  const main = mainFile === undefined ? undefined : /^totals: (\d+)/m.exec(readFileSync(join(dir, mainFile), 'utf8'))?.[1];
+  rmSync(dir, { recursive: true, force: true });
+  const collected = MAIN_ONLY ? main : /Collected : (\d+)/.exec(stderr)?.[1];
   if (collected === undefined) throw new Error(`valgrind printed no instruction count:\n${stderr.slice(-2000)}`);
   return Number(collected);
 }
