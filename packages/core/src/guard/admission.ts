@@ -1,4 +1,3 @@
-import { AsyncResource } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import { CloseguardError } from '../contract/errors.ts';
 
@@ -9,14 +8,22 @@ export interface AdmissionStats {
   rejected: number;
 }
 
-/** A request waiting for a place: told once, admitted or refused. */
+/**
+ * A request waiting for a place: told once, admitted or refused, from another request's async
+ * context (settle a promise there; run nothing of the request's own).
+ */
 export interface Waiting {
   admitted(): void;
   refused(error: Error): void;
 }
 
-/** A queued request; `context` is its async context, where it is told its turn (its AsyncLocalStorage stores, a tracer's span). */
-type Waiter = { waiting: Waiting; deadline: number; settled: boolean; context: AsyncResource };
+/**
+ * A queued request. It is told its turn from inside another request's end (or a loop over the
+ * queue), in that one's async context: `waiting` must not run the request's code there, only
+ * settle what the request awaits (the guard resolves or rejects the lease's promise, whose
+ * reactions run in the context they were attached in), so no AsyncResource is kept per waiter.
+ */
+type Waiter = { waiting: Waiting; deadline: number; settled: boolean };
 
 /** What admission needs of a request: how to tell it was aborted. */
 export interface Abortable {
@@ -86,14 +93,13 @@ export class Admission {
       waiting.refused(request.signal.reason as Error);
       return;
     }
-    const context = new AsyncResource('closeguard.queued');
-    const waiter: Waiter = { waiting, deadline: performance.now() + this.#queueTimeoutMs, settled: false, context };
+    const waiter: Waiter = { waiting, deadline: performance.now() + this.#queueTimeoutMs, settled: false };
     this.#queue.push(waiter);
     this.#timer ??= this.#arm();
     const onAbort = (): void => {
       if (waiter.settled) return;
       this.#remove(waiter);
-      tell(waiter, () => this.#settle(waiter).refused(request.signal.reason as Error));
+      refuse(waiter, request.signal.reason as Error);
     };
     if (typeof request.whenAborted === 'function') request.whenAborted(onAbort);
     else request.signal.addEventListener('abort', onAbort, { once: true });
@@ -110,7 +116,7 @@ export class Admission {
   /** Gives a place back; the longest-waiting request takes it. */
   leave(): void {
     const next = this.#queue.shift();
-    if (next) tell(next, () => this.#settle(next).admitted());
+    if (next) admit(next);
     else this.#inFlight--;
   }
 
@@ -121,7 +127,7 @@ export class Admission {
     this.#timer = undefined;
     for (const waiter of this.#queue.splice(0)) {
       const error = this.#reject('ERR_CLOSEGUARD_SHUTDOWN', 'the server stopped admitting requests');
-      tell(waiter, () => this.#settle(waiter).refused(error));
+      refuse(waiter, error);
     }
   }
 
@@ -139,17 +145,12 @@ export class Admission {
   }
 
   /**
-   * Marks a waiter as settled. The queue's timer stays armed when the queue empties: under load
-   * the queue empties and refills with nearly every request, and a timer cleared and re-armed each
-   * time costs more than one that fires idle once per `queueTimeout` (it then re-arms only if a
-   * waiter is queued). A waiter queued later has a later deadline, so an armed timer is never late.
+   * One timer for the queue: it fires at the oldest waiter's deadline (deadlines come in order).
+   * It stays armed when the queue empties: under load the queue empties and refills with nearly
+   * every request, and a timer cleared and re-armed each time costs more than one that fires idle
+   * once per `queueTimeout` (it then re-arms only if a waiter is queued). A waiter queued later has
+   * a later deadline, so an armed timer is never late.
    */
-  #settle(waiter: Waiter): Waiting {
-    waiter.settled = true;
-    return waiter.waiting;
-  }
-
-  /** One timer for the queue: it fires at the oldest waiter's deadline (deadlines come in order). */
   #arm(): NodeJS.Timeout | undefined {
     const oldest = this.#queue[0];
     if (oldest === undefined) return undefined;
@@ -164,7 +165,7 @@ export class Admission {
     while (this.#queue.length > 0 && this.#queue[0]!.deadline <= now) {
       const waiter = this.#queue.shift()!;
       const error = this.#reject('ERR_CLOSEGUARD_QUEUE_TIMEOUT', `the request waited ${this.#queueTimeoutMs} ms`);
-      tell(waiter, () => this.#settle(waiter).refused(error));
+      refuse(waiter, error);
     }
     this.#timer ??= this.#arm();
   }
@@ -175,18 +176,32 @@ export class Admission {
   }
 }
 
-/**
- * Tells a waiting request its turn came (or not), in its own async context: the callback runs the
- * rest of that request from inside another one's end (or a loop over the queue), whose context
- * must not leak into it. What it throws must stop neither, so it is rethrown on its own, as an
- * uncaught exception of that request.
- */
-function tell(waiter: Waiter, callback: () => void): void {
+/** Tells a waiter its turn came. */
+function admit(waiter: Waiter): void {
+  waiter.settled = true;
   try {
-    waiter.context.runInAsyncScope(callback);
+    waiter.waiting.admitted();
   } catch (error) {
-    queueMicrotask(() => {
-      throw error;
-    });
+    rethrowAlone(error);
   }
+}
+
+/** Tells a waiter it was refused (queue timeout, shutdown, its request aborted). */
+function refuse(waiter: Waiter, error: Error): void {
+  waiter.settled = true;
+  try {
+    waiter.waiting.refused(error);
+  } catch (thrown) {
+    rethrowAlone(thrown);
+  }
+}
+
+/**
+ * What a waiter throws must stop neither the request whose end let it in nor the loop over the
+ * queue: it is rethrown on its own, as an uncaught exception.
+ */
+function rethrowAlone(error: unknown): void {
+  queueMicrotask(() => {
+    throw error;
+  });
 }
