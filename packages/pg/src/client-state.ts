@@ -7,14 +7,21 @@ export interface ClientState {
   broken: boolean;
 }
 
-const states = new WeakMap<pg.Client, ClientState>();
+/**
+ * Where a client's state lives: a symbol slot on the client (read several times per request by the
+ * release policy, where a WeakMap lookup costs a hash each time; a pg.Client is ours to tag, as
+ * the per-request state of the adapters lives in slots).
+ */
+const stateSlot: unique symbol = Symbol('closeguard.pg.client');
+
+type Slotted = pg.Client & { [stateSlot]?: ClientState };
 
 /**
  * Starts watching a client: an 'error' or 'end' marks it unusable. The 'error' listener also keeps
  * an idle client's socket error from crashing the process (pg emits it with no other listener).
  */
 export function watch(client: pg.Client): ClientState {
-  let state = states.get(client);
+  let state = (client as Slotted)[stateSlot];
   if (state) return state;
   const created: ClientState = { createdAt: Date.now(), broken: false };
   const breakIt = (): void => {
@@ -22,13 +29,13 @@ export function watch(client: pg.Client): ClientState {
   };
   client.on('error', breakIt);
   client.on('end', breakIt);
-  states.set(client, created);
+  (client as Slotted)[stateSlot] = created;
   state = created;
   return state;
 }
 
 export function stateOf(client: pg.Client): ClientState | undefined {
-  return states.get(client);
+  return (client as Slotted)[stateSlot];
 }
 
 /** PostgreSQL's transaction status from the last ReadyForQuery: idle, in a transaction, or in a failed one. */
