@@ -18,19 +18,20 @@ export const NODE = process.env.BENCH_NODE ?? process.execPath;
 const DIST_TSCONFIG = 'bench/tsconfig.dist.json';
 /** The environment of a server on the built packages. */
 export const DIST_ENV = { ...process.env, TSX_TSCONFIG_PATH: DIST_TSCONFIG };
-let built = false;
+const built = new Set<string>();
 
-export function buildPackages(): void {
-  if (built) return;
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-  built = true;
+/** Builds the packages of the checkout at `root` (this one by default), once per run. */
+export function buildPackages(root = ROOT): void {
+  if (built.has(root)) return;
+  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+  built.add(root);
 }
 
-/** Starts `node [nodeFlags] --import tsx script …args` pinned to one CPU core, on the built packages. */
-function spawnPinned(core: number, script: string, args: readonly string[], nodeFlags: readonly string[] = []): ChildProcess {
-  buildPackages();
+/** Starts `node [nodeFlags] --import tsx script …args` pinned to one CPU core, on the built packages of the checkout at `root`. */
+function spawnPinned(core: number, script: string, args: readonly string[], nodeFlags: readonly string[] = [], root = ROOT): ChildProcess {
+  buildPackages(root);
   const argv = ['-c', String(core), NODE, ...nodeFlags, '--import', 'tsx', script, ...args];
-  return spawn('taskset', argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: DIST_ENV });
+  return spawn('taskset', argv, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: DIST_ENV });
 }
 
 export interface Server {
@@ -39,9 +40,12 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-/** Starts a server script pinned to `core` (node run with `nodeFlags`); it must print `listening <port>` once it listens. */
-export async function startServer(core: number, script: string, args: readonly string[], nodeFlags: readonly string[] = []): Promise<Server> {
-  const child = spawnPinned(core, script, args, nodeFlags);
+/**
+ * Starts a server script pinned to `core` (node run with `nodeFlags`, from the checkout at `root`);
+ * it must print `listening <port>` once it listens.
+ */
+export async function startServer(core: number, script: string, args: readonly string[], nodeFlags: readonly string[] = [], root = ROOT): Promise<Server> {
+  const child = spawnPinned(core, script, args, nodeFlags, root);
   const exited = once(child, 'exit');
   const lines = createInterface({ input: child.stdout! });
   const first = await Promise.race([once(lines, 'line'), exited.then(() => [undefined])]);

@@ -18,7 +18,7 @@ import { buildPackages, DIST_ENV, NODE, ROOT } from '../lib/spawn.ts';
 import { ensureWrk, runWrk } from './load.ts';
 import { LOAD_CORE, SERVER_CORE } from './measure.ts';
 import { startDatabase } from './postgres.ts';
-import type { Host, Kind, Variant } from './report.ts';
+import { needsDatabase, type Host, type Kind, type Variant, type Workload } from './report.ts';
 
 const [workload = 'pg', hostsArg = 'express,fastify,koa', kindsArg = 'bare,guarded', secondsArg = '3', connectionsArg = '20'] = process.argv.slice(2);
 const WARMUP_S = 1;
@@ -99,7 +99,7 @@ function table(title: string, variants: readonly Variant[], results: ReadonlyArr
 }
 
 await ensureWrk();
-const database = workload === 'pg' ? await startDatabase(LOAD_CORE) : undefined;
+const database = needsDatabase(workload as Workload) ? await startDatabase(LOAD_CORE) : undefined;
 console.log(`${nodeVersion(NODE)}, ${workload} pool, ${connectionsArg} connections, saturated ${secondsArg} s: per request\n`);
 try {
   for (const host of hostsArg.split(',') as Host[]) {

@@ -19,7 +19,7 @@ import { median } from '../lib/stats.ts';
 import { ensureWrk, runWrk } from './load.ts';
 import { LOAD_CORE, SERVER_CORE } from './measure.ts';
 import { startDatabase } from './postgres.ts';
-import type { Host, Kind, Variant } from './report.ts';
+import { needsDatabase, type Host, type Kind, type Variant, type Workload } from './report.ts';
 
 const [workload = 'pg', hostsArg = 'express,fastify,koa', kindsArg = 'bare,guarded', runsArg = '1'] = process.argv.slice(2);
 const WARMUP_S = Number(process.env.INSTR_WARMUP_S ?? 20);
@@ -82,7 +82,7 @@ function mainThreadInstructions(dir: string): number {
 }
 
 await ensureWrk();
-const database = workload === 'pg' ? await startDatabase(LOAD_CORE) : undefined;
+const database = needsDatabase(workload as Workload) ? await startDatabase(LOAD_CORE) : undefined;
 const kinds = kindsArg.split(',') as Kind[];
 const runs = Number(runsArg);
 console.log(`${nodeVersion(NODE)}, ${workload} pool, ${CONNECTIONS} connections, under callgrind: ${WARMUP_S} s warm-up, ${MEASURED_S} s counted, median of ${runs} run(s)\n`);

@@ -12,7 +12,7 @@ import { costTables, readCosts, type Costs } from './cpu-profile.ts';
 import { ensureWrk, runWrk } from './load.ts';
 import { LOAD_CORE, SERVER_CORE } from './measure.ts';
 import { startDatabase } from './postgres.ts';
-import { variantsOf, type Host, type Variant, type Workload } from './report.ts';
+import { needsDatabase, variantsOf, type Host, type Variant, type Workload } from './report.ts';
 
 const [workload = 'memory', seconds = '15', connections = '10', host = 'node'] = process.argv.slice(2) as [Workload?, string?, string?, Host?];
 const VARIANTS = variantsOf(host, workload);
@@ -41,7 +41,7 @@ async function profile(variant: Variant, dir: string, databaseUrl: string | unde
 
 await ensureWrk();
 const version = nodeVersion(NODE);
-const database = workload === 'pg' ? await startDatabase(LOAD_CORE) : undefined;
+const database = needsDatabase(workload) ? await startDatabase(LOAD_CORE) : undefined;
 try {
   const results = [];
   for (const variant of VARIANTS) {

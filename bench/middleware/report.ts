@@ -21,7 +21,7 @@ export type Variant = `${Host}/${Kind}`;
 export function variantsOf(host: Host, workload: Workload): Variant[] {
   const kinds: Kind[] = ['bare', 'guarded'];
   if (host === 'node') kinds.push('async');
-  if (host === 'fastify' && workload === 'pg') kinds.push('fastify-postgres');
+  if (host === 'fastify' && needsDatabase(workload)) kinds.push('fastify-postgres');
   return kinds.map((kind) => `${host}/${kind}` as const);
 }
 
@@ -29,9 +29,16 @@ export const hostOf = (variant: Variant): Host => variant.split('/')[0] as Host;
 export const kindOf = (variant: Variant): Kind => variant.split('/')[1] as Kind;
 const bareOf = (variant: Variant): Variant => `${hostOf(variant)}/bare`;
 
-export const WORKLOADS = ['memory', 'pg'] as const;
-/** memory: an in-process generic-pool of plain objects; pg: `SELECT 1` on PostgreSQL. */
+export const WORKLOADS = ['memory', 'pg', 'pg-pool'] as const;
+/**
+ * memory: an in-process generic-pool of plain objects; pg: `SELECT 1` on PostgreSQL through
+ * @closeguard/pg's `createPool()`; pg-pool: the same on a `pg.Pool` through `fromPgPool()` (the
+ * pool @fastify/postgres uses, so that Fastify guarded ÷ fastify-postgres compares the guard alone).
+ */
 export type Workload = (typeof WORKLOADS)[number];
+
+/** Whether the workload runs on PostgreSQL. */
+export const needsDatabase = (workload: Workload): boolean => workload !== 'memory';
 
 /** One load phase of a run, as wrk and /proc saw it. */
 export interface Phase {

@@ -13,10 +13,10 @@ import { NODE, ROOT } from '../lib/spawn.ts';
 import { ensureWrk } from './load.ts';
 import { calibrate, LOAD_CORE, measure, type Plan } from './measure.ts';
 import { startDatabase, type Database } from './postgres.ts';
-import { formatTables, HOSTS, rps, summarize, usPerRequest, variantsOf, type Host, type Run, type Variant, type Workload } from './report.ts';
+import { formatTables, HOSTS, needsDatabase, rps, summarize, usPerRequest, variantsOf, type Host, type Run, type Variant, type Workload } from './report.ts';
 
 const env = process.env;
-const ROUNDS: Record<Workload, number> = { memory: Number(env.BENCH_ROUNDS ?? 6), pg: Number(env.BENCH_PG_ROUNDS ?? 4) };
+const ROUNDS: Record<Workload, number> = { memory: Number(env.BENCH_ROUNDS ?? 6), pg: Number(env.BENCH_PG_ROUNDS ?? 4), 'pg-pool': Number(env.BENCH_PG_ROUNDS ?? 4) };
 const BENCH_HOSTS = (env.BENCH_HOSTS ?? HOSTS.join(',')).split(',') as Host[];
 const WORKLOADS = (env.BENCH_WORKLOADS ?? 'memory,pg').split(',') as Workload[];
 // The fixed offered rate, as a share of what the bare server reaches saturated.
@@ -62,7 +62,7 @@ async function runWorkload(workload: Workload, version: string, save: (run: Run)
   let database: Database | undefined;
   const notes: string[] = [];
   try {
-    if (workload === 'pg') database = await startDatabase(LOAD_CORE);
+    if (needsDatabase(workload)) database = await startDatabase(LOAD_CORE);
     for (const host of BENCH_HOSTS) {
       const variants = variantsOf(host, workload);
       // Each host is offered half of what its own bare server reaches saturated.

@@ -11,6 +11,8 @@
 // each kind, summed over the rounds (B − A), over the measured load only: a profile of two servers
 // that shared a core at the same moment, where profiles taken one after the other on this machine
 // differ by whatever else ran. `(idle)` is time the server waited (the other one ran).
+// BENCH_ROOT_A / BENCH_ROOT_B run that kind's server from another checkout (its packages built
+// there): the same kind twice, before and after a change, side by side (`guarded,guarded`).
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpuSeconds } from '../lib/cpu.ts';
@@ -22,7 +24,7 @@ import { addProfiles, costTables, readCosts, type Profiled } from './cpu-profile
 import { ensureWrk, runWrk } from './load.ts';
 import { LOAD_CORE, SERVER_CORE } from './measure.ts';
 import { startDatabase, type Database } from './postgres.ts';
-import { HOSTS, WORKLOADS, type Host, type Kind, type Workload } from './report.ts';
+import { HOSTS, needsDatabase, WORKLOADS, type Host, type Kind, type Workload } from './report.ts';
 
 const [roundsArg = '5', hostsArg = HOSTS.join(','), kindsArg = 'bare,guarded', workloadArg = 'memory'] = process.argv.slice(2);
 const ROUNDS = Number(roundsArg);
@@ -34,6 +36,7 @@ const KINDS = kindsArg.split(',') as [Kind, Kind];
 if (KINDS.length !== 2) throw new Error(`side-by-side.ts compares two kinds, as bare,guarded; received ${kindsArg}`);
 const WORKLOAD = workloadArg as Workload;
 const PROFILE = process.env.BENCH_CPU_PROF === '1';
+const ROOTS = [process.env.BENCH_ROOT_A ?? ROOT, process.env.BENCH_ROOT_B ?? ROOT];
 const PROFILE_DIR = join(ROOT, '.bench-out', 'side-by-side-profiles');
 const SAMPLE_INTERVAL_US = 100;
 if (!WORKLOADS.includes(WORKLOAD)) throw new Error(`side-by-side.ts runs on ${WORKLOADS.join(' or ')}; received ${workloadArg}`);
@@ -68,7 +71,7 @@ async function round(host: Host, database: Database | undefined, index: number):
   const served = [0, 0];
   try {
     for (const [i, kind] of KINDS.entries()) {
-      servers.push(await startServer(SERVER_CORE, 'bench/middleware/server.ts', [`${host}/${kind}`, ...workload], PROFILE ? profileFlags(dirs[i]!) : []));
+      servers.push(await startServer(SERVER_CORE, 'bench/middleware/server.ts', [`${host}/${kind}`, ...workload], PROFILE ? profileFlags(dirs[i]!) : [], ROOTS[i]));
     }
     await Promise.all(servers.map((server) => runWrk(LOAD_CORE, server.port, { seconds: WARMUP_S, connections: CONNECTIONS })));
     const before = servers.map((server) => cpuSeconds(server.pid));
@@ -85,8 +88,9 @@ async function round(host: Host, database: Database | undefined, index: number):
 }
 
 await ensureWrk();
-const database = WORKLOAD === 'pg' ? await startDatabase(LOAD_CORE) : undefined;
+const database = needsDatabase(WORKLOAD) ? await startDatabase(LOAD_CORE) : undefined;
 const pool = database ? `PostgreSQL (${database.origin}), SELECT 1` : 'in-process pool';
+if (ROOTS[0] !== ROOT || ROOTS[1] !== ROOT) console.log(`A from ${ROOTS[0]}, B from ${ROOTS[1]}`);
 console.log(`${nodeVersion(NODE)}, ${pool}, ${ROUNDS} rounds of ${MEASURED_S} s, ${CONNECTIONS} connections per server, both servers on core ${SERVER_CORE}\n`);
 const [A, B] = KINDS;
 console.log(`| host | ${B} ÷ ${A}, requests per CPU second [95 % CI] | rounds (min – max) | ${A} / ${B} µs of CPU per request |`);
