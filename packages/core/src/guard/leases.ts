@@ -1,4 +1,5 @@
 import type { Admission } from './admission.ts';
+import { isThenable } from '../contract/checks.ts';
 import { CloseguardError } from '../contract/errors.ts';
 import { isVerdict, judge, type DestroyCause, type PoolEntry, type Verdict } from './release-policy.ts';
 import type { Finisher, HostScope } from '../host/scope.ts';
@@ -202,18 +203,18 @@ export class RequestLeases implements Finisher {
   }
 
   /** Judges and gives back one connection once leased, then calls `after`; never rejects (a failure to lease means nothing to give back). */
-  #giveBack(entry: PoolEntry, lease: Promise<unknown>, after: () => void): Promise<void> {
+  #giveBack(entry: PoolEntry, lease: Promise<unknown>, after: () => void): Promise<void | undefined> {
     return lease.then((resource) => this.#giveBackNow(entry, resource, after), after);
   }
 
-  /** Judges and gives back a leased connection, then calls `after`. */
-  #giveBackNow(entry: PoolEntry, resource: unknown, after: () => void): Promise<void> {
+  /** Judges and gives back a leased connection, then calls `after` (at once, and returns nothing, when all of it was synchronous). */
+  #giveBackNow(entry: PoolEntry, resource: unknown, after: () => void): Promise<void> | undefined {
     const verdict = judge(entry, resource, this.scope.closeReason, this.#context, this.scope);
     if (isVerdict(verdict)) return this.#apply(entry, resource, verdict, after);
     return verdict.then((later) => this.#apply(entry, resource, later, after));
   }
 
-  #apply(entry: PoolEntry, resource: unknown, verdict: Verdict, after: () => void): Promise<void> {
+  #apply(entry: PoolEntry, resource: unknown, verdict: Verdict, after: () => void): Promise<void> | undefined {
     return giveBack(entry, resource, verdict.action === 'release' ? undefined : verdict.cause, this.#context.ledger, this.scope, after);
   }
 
@@ -339,10 +340,12 @@ function whenAborted(scope: RequestScope, callback: () => void): void {
 
 /**
  * Releases (cause undefined) or destroys a connection, then calls `after`; a failure is reported,
- * never thrown. The returned promise settles when the pool's `release()`/`destroy()` has, and
- * `after` has run (it never rejects).
+ * never thrown. When the pool's `release()`/`destroy()` returns a promise, the returned one settles
+ * once it has, and `after` has run (it never rejects); when it returns anything else (a `pg.Pool`
+ * client's `release()`), it is done: `after` runs at once and nothing is returned, no promise and
+ * no turn of the microtask queue.
  */
-export function giveBack(entry: PoolEntry, resource: unknown, cause: DestroyCause | undefined, ledger: Ledger, scope: RequestScope, after: () => void = ignore): Promise<void> {
+export function giveBack(entry: PoolEntry, resource: unknown, cause: DestroyCause | undefined, ledger: Ledger, scope: RequestScope, after: () => void = ignore): Promise<void> | undefined {
   // A connection given up on may still run a query server-side: stop it before destroying.
   if (cause === 'abandoned' && entry.policy.cancel) return cancelThenDestroy(entry, resource, ledger, scope).then(after);
   let done: unknown;
@@ -357,7 +360,11 @@ export function giveBack(entry: PoolEntry, resource: unknown, cause: DestroyCaus
   } catch (error) {
     scope.report(error, 'cleanup');
     after();
-    return Promise.resolve();
+    return undefined;
+  }
+  if (!isThenable(done)) {
+    after();
+    return undefined;
   }
   return Promise.resolve(done).then(after, (error: unknown) => {
     scope.report(error, 'cleanup');
