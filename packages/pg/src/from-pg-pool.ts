@@ -14,12 +14,10 @@ export function fromPgPool(pgPool: pg.Pool): PoolLike<pg.PoolClient> {
     throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_ARGUMENT', 'fromPgPool(pool) takes a pg.Pool');
   }
   const max = (pgPool as pg.Pool & { options?: { max?: number } }).options?.max ?? 10;
+  watchClientsOf(pgPool);
   return {
-    async acquire() {
-      const client = await pgPool.connect();
-      watch(client);
-      return client;
-    },
+    // pg.Pool's own promise, as it is: its clients are watched as they are handed out (below).
+    acquire: () => pgPool.connect(),
     release: (client) => client.release(),
     destroy: (client) => client.release(true),
     max,
@@ -38,4 +36,17 @@ export function fromPgPool(pgPool: pg.Pool): PoolLike<pg.PoolClient> {
     drain: () => pgPool.end(),
     [poolPolicy]: pgPolicy,
   } as PoolLike<pg.PoolClient>;
+}
+
+const watchedPools = new WeakSet<pg.Pool>();
+
+/**
+ * Watches every client `pgPool` hands out: pg-pool emits 'acquire' synchronously, before the
+ * caller gets the client. Cheaper than an async `acquire()` that awaits `connect()` to watch it (a
+ * promise and a turn of the microtask queue per lease); once per pool, however many wrappers.
+ */
+function watchClientsOf(pgPool: pg.Pool): void {
+  if (watchedPools.has(pgPool)) return;
+  watchedPools.add(pgPool);
+  pgPool.on('acquire', watch);
 }
