@@ -12,9 +12,11 @@ export type Host = (typeof HOSTS)[number];
  * only): the bare route plus what any middleware that follows a request to its end pays in that
  * framework, with nothing of closeguard (the same hooks, listener and tracing subscription, empty);
  * untraced (Express, side-by-side.ts only): the floor without router's tracing subscription, that
- * is one more `app.use` layer and a `'close'` listener, the least any end-following middleware costs.
+ * is one more `app.use` layer and a `'close'` listener, the least any end-following middleware costs;
+ * hold (frameworks, side-by-side.ts only): the bare route giving its connection back on the
+ * response's `'close'` instead of before answering, as the guarantee holds it.
  */
-export type Kind = 'bare' | 'guarded' | 'async' | 'fastify-postgres' | 'floor' | 'untraced';
+export type Kind = 'bare' | 'guarded' | 'async' | 'fastify-postgres' | 'floor' | 'untraced' | 'hold';
 export type Variant = `${Host}/${Kind}`;
 
 /** The variants measured for a host, the bare one first. */

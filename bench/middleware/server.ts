@@ -63,10 +63,20 @@ async function leaseByHand({ pool, work }: Setup): Promise<void> {
   }
 }
 
+/**
+ * The hold route's work: as bare, but the connection goes back only when the response is over (its
+ * 'close'), as the guarantee keeps it: guarded ÷ hold is closeguard's cost beyond holding.
+ */
+async function leaseUntilClosed({ pool, work }: Setup, res: http.ServerResponse): Promise<void> {
+  const resource = await pool.acquire();
+  res.on('close', () => void pool.release(resource));
+  await work(resource);
+}
+
 function nodeServer(variant: Variant, setup: Setup): http.Server {
   const { pool, work } = setup;
   const kind = kindOf(variant);
-  if (kind === 'floor') throw new Error('node/floor: the node host has no framework hooks (its bare route already has a scope)');
+  if (kind === 'floor' || kind === 'hold') throw new Error(`node/${kind}: the node host has no framework hooks (its bare route already has a scope), nor a response for the app to watch`);
   if (kind === 'bare') {
     return http.createServer(requestListener(async (_env, start) => {
       await leaseByHand(setup);
@@ -101,9 +111,9 @@ function expressServer(variant: Variant, setup: Setup): http.Server {
       next();
     });
   }
-  if (kind === 'bare' || kind === 'floor' || kind === 'untraced') {
+  if (kind === 'bare' || kind === 'floor' || kind === 'untraced' || kind === 'hold') {
     app.get('/', async (_req, res) => {
-      await leaseByHand(setup);
+      await (kind === 'hold' ? leaseUntilClosed(setup, res) : leaseByHand(setup));
       res.type('text/plain').send(OK);
     });
   } else {
@@ -137,9 +147,9 @@ async function fastifyServer(variant: Variant, setup: Setup): Promise<http.Serve
     app.addHook('onSend', (_request, _reply, payload, done) => done(null, payload));
     app.addHook('onError', (_request, _reply, _error, done) => done());
   }
-  if (kind === 'bare' || kind === 'floor') {
+  if (kind === 'bare' || kind === 'floor' || kind === 'hold') {
     app.get('/', async (_request, reply) => {
-      await leaseByHand(setup);
+      await (kind === 'hold' ? leaseUntilClosed(setup, reply.raw) : leaseByHand(setup));
       return reply.type('text/plain').send(OK);
     });
   } else if (kind === 'fastify-postgres') {
@@ -174,9 +184,9 @@ function koaServer(variant: Variant, setup: Setup): http.Server {
       await next();
     });
   }
-  if (kind === 'bare' || kind === 'floor') {
+  if (kind === 'bare' || kind === 'floor' || kind === 'hold') {
     app.use(async (ctx) => {
-      await leaseByHand(setup);
+      await (kind === 'hold' ? leaseUntilClosed(setup, ctx.res) : leaseByHand(setup));
       ctx.type = 'text/plain';
       ctx.body = OK;
     });
@@ -194,7 +204,7 @@ function koaServer(variant: Variant, setup: Setup): http.Server {
 
 function honoServer(variant: Variant, setup: Setup): http.Server {
   const kind = kindOf(variant);
-  if (kind === 'bare' || kind === 'floor') {
+  if (kind === 'bare' || kind === 'floor' || kind === 'hold') {
     const app = new Hono<{ Bindings: HttpBindings }>();
     if (kind === 'floor') {
       // As connectionClosing(): one more middleware awaiting the rest, a 'close' listener.
@@ -204,7 +214,7 @@ function honoServer(variant: Variant, setup: Setup): http.Server {
       });
     }
     app.get('/', async (c) => {
-      await leaseByHand(setup);
+      await (kind === 'hold' ? leaseUntilClosed(setup, c.env.outgoing) : leaseByHand(setup));
       return c.text(OK);
     });
     return honoListener(app.fetch);
@@ -225,7 +235,7 @@ function honoListener(fetch: Parameters<typeof getRequestListener>[0]): http.Ser
 
 const [variant, workload, databaseUrl] = process.argv.slice(2) as [Variant, Workload, string | undefined];
 if (!HOSTS.includes(hostOf(variant)) || !WORKLOADS.includes(workload)) {
-  throw new Error('usage: server.ts <node|express|fastify|koa|hono>/<bare|guarded|async|fastify-postgres|floor|untraced> <memory|pg|pg-pool> [databaseUrl]');
+  throw new Error('usage: server.ts <node|express|fastify|koa|hono>/<bare|guarded|async|fastify-postgres|floor|untraced|hold> <memory|pg|pg-pool> [databaseUrl]');
 }
 if (kindOf(variant) === 'untraced' && hostOf(variant) !== 'express') throw new Error(`${variant}: only Express has router tracing to leave out`);
 const setup = createWorkload(workload, databaseUrl);
