@@ -1,14 +1,9 @@
 import type { Context, Middleware, Next } from 'koa';
-import { CloseguardTypeError, type GatewayApp, type Headers } from '@closeguard/core';
-import { checkGatewayOptions, createEnv, Exchange, serveGateway, type GatewayOptions as HostGatewayOptions, type GatewaySettings, type GatewayWriter } from '@closeguard/node';
+import type { GatewayApp, Headers } from '@closeguard/core';
+import { mountGateway, type GatewayWriter, type MountOptions } from '@closeguard/node';
 
 /** Options of `gateway()`: every host's, and a prefix. Durations are milliseconds, sizes bytes. */
-export interface GatewayOptions extends HostGatewayOptions {
-  /** Serve only paths under this prefix (`/api` serves `/api` and `/api/…`), with the prefix stripped from `env.path`; other requests go on to `next()`. Default: every path. */
-  prefix?: string;
-}
-
-type Settings = GatewaySettings & { prefix: string };
+export type GatewayOptions = MountOptions;
 
 /**
  * Mounts a gateway app in Koa: `app.use(gateway(gatewayApp))`. The app's body becomes `ctx.body`
@@ -22,29 +17,8 @@ type Settings = GatewaySettings & { prefix: string };
  * app.use(gateway(gatewayApp, { prefix: '/legacy' }));
  */
 export function gateway(app: GatewayApp, options?: GatewayOptions): Middleware {
-  if (typeof app !== 'function') throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_ARGUMENT', `gateway(app) takes a gateway app function; received ${typeof app}`);
-  const settings = checkOptions(options);
-  return (ctx: Context, next: Next): Promise<void> => {
-    const url = mountedUrl(ctx, settings.prefix);
-    if (url === undefined) return next();
-    return serve(app, ctx, url, settings);
-  };
-}
-
-async function serve(app: GatewayApp, ctx: Context, url: string, settings: Settings): Promise<void> {
-  const { req, res } = ctx;
-  // Behind connectionClosing(), its exchange (and the leases on its scope) is this request's.
-  const shared = Exchange.of(req);
-  const exchange = shared ?? Exchange.start(req, res, undefined, { logger: settings.logger, abortGrace: settings.abortGrace, driven: true }, Exchange);
-  const env = createEnv(req, { name: 'koa', native: ctx, url }, exchange.innermost.scope, settings.bodyLimit);
-  if (shared !== undefined) return serveGateway(app, env, exchange, koaWriter, ctx, settings);
-  try {
-    await serveGateway(app, env, exchange, koaWriter, ctx, settings);
-  } catch (error) {
-    exchange.settled(error);
-    throw error;
-  }
-  exchange.settled();
+  const serve = mountGateway(app, options, { name: 'koa', writer: koaWriter });
+  return (ctx: Context, next: Next): Promise<void> => serve(ctx.req, ctx.res, ctx, ctx) ?? next();
 }
 
 /** Writes through Koa: the body becomes `ctx.body`, so Koa's own response path (and koa-compress, loggers) sends it. */
@@ -74,21 +48,4 @@ function setHeaders(ctx: Context, headers: Headers): void {
     else merged.set(key, [value]);
   }
   for (const [name, values] of merged) ctx.set(name, values.length === 1 ? values[0]! : values);
-}
-
-/** The URL the app sees: the request's, or with the prefix stripped; undefined outside the prefix. */
-function mountedUrl(ctx: Context, prefix: string): string | undefined {
-  if (prefix === '') return ctx.url;
-  const path = ctx.path;
-  if (!path.startsWith(prefix) || (path.length > prefix.length && path[prefix.length] !== '/')) return undefined;
-  return (path.slice(prefix.length) || '/') + ctx.search;
-}
-
-function checkOptions(options: GatewayOptions | undefined): Settings {
-  const settings = checkGatewayOptions(options);
-  const prefix = options?.prefix;
-  if (prefix !== undefined && (typeof prefix !== 'string' || !prefix.startsWith('/'))) {
-    throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `gateway option prefix must be a path starting with '/'; received ${String(prefix)}`);
-  }
-  return { ...settings, prefix: prefix === undefined ? '' : prefix.replace(/\/+$/, '') };
 }

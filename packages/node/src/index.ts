@@ -9,5 +9,7 @@ export type { GatewayWriter, ServeSettings } from './serve.ts';
 export { refusal } from './refusal.ts';
 export type { Refusal } from './refusal.ts';
 export type { NodeResponse } from './respond.ts';
+export { mountGateway } from './mount.ts';
+export type { MountedGateway, MountHost, MountOptions } from './mount.ts';
 export { checkGatewayOptions } from './options.ts';
 export type { GatewayOptions, GatewaySettings } from './options.ts';
