@@ -61,17 +61,15 @@ function closeWithFastify(fastify: FastifyInstance, guard: ConnectionClosingMidd
   fastify.addHook('onClose', (_instance, closed) => {
     clearTimeout(timer);
     const timeout = deadline === undefined ? closeTimeoutMs : Math.max(0, deadline - Date.now());
-    // Handlers are followed until the guard closed: one that settles while close() waits is seen, its connection released.
-    guard.close({ timeout }).then(
-      () => {
-        unfollow();
-        closed();
-      },
-      (error: unknown) => {
-        unfollow();
-        closed(error as Error);
-      },
-    );
+    // Handlers are followed until no request can still end by one settling: close() waits only for
+    // those that lease, and every response is over by now (the server closed), so a request that
+    // leased nothing ends within abortGrace — one that settles meanwhile ends 'aborted' or
+    // 'complete' as on every host, not 'timeout'.
+    const done = (error?: Error): void => {
+      setTimeout(unfollow, guard.abortGrace).unref();
+      closed(error);
+    };
+    guard.close({ timeout }).then(() => done(), done);
   });
 }
 

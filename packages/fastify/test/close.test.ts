@@ -146,6 +146,35 @@ describe('fastify.close()', () => {
     });
   });
 
+  describe('with a request that holds no connection, cut by the close (forceCloseConnections)', () => {
+    it("ends it 'aborted' once its handler settles after close() resolved, as every host does", async () => {
+      // close() does not wait for a request that leased nothing: its handler settles later, and
+      // that must still be seen (the client left first: closeReason() says 'aborted', not 'timeout').
+      const { pool } = harness.pool(1);
+      // A grace longer than the test waits: nothing gives the request up on its own meanwhile.
+      const guard = harness.guard({ pool, abortGrace: 5_000 });
+      let started = false;
+      let gone = false;
+      let finish!: () => void;
+      const gate = new Promise<void>((resolve) => (finish = resolve));
+      const { url, fastify } = await harness.serve(guard, (app) => {
+        app.get('/slow', async (_request, reply) => {
+          reply.raw.once('close', () => (gone = true));
+          started = true;
+          await gate;
+          return 'done';
+        });
+      }, { forceCloseConnections: true });
+      const request = getUntilClosed(`${url}/slow`);
+      await eventually(() => expect(started).toBe(true));
+      await fastify.close();
+      expect(await request).toEqual({ status: undefined }); // cut before its headers
+      await eventually(() => expect(gone).toBe(true)); // the server saw the cut too
+      finish();
+      await eventually(() => expect(harness.finished.map(({ reason }) => reason)).toEqual(['aborted']));
+    });
+  });
+
   describe('with a request that finishes within closeTimeout', () => {
     it('lets it finish and answer, then resolves', async () => {
       const { pool } = harness.pool(1);
