@@ -7,6 +7,8 @@ export { HostRequest } from './host/host-request.ts';
 export { closeReason } from './host/close-reason.ts';
 export { checkHostOptions, checkLogger } from './host/host-options.ts';
 export { enterGuard, leasesFor } from './guard/middleware.ts';
+export { createCheckouts } from './guard/checkouts.ts';
+export { poolCheckouts } from './guard/pool.ts';
 
 export type { HostScope, ScopeOptions } from './host/scope.ts';
 export type { HostRequestOptions } from './host/host-request.ts';
@@ -15,3 +17,6 @@ export type { DriveOptions, Driven, HostEnv } from './host/driver.ts';
 export type { BodyOutcome } from './host/cursor.ts';
 export type { RequestLeases } from './guard/leases.ts';
 export type { Waiting } from './guard/admission.ts';
+export type { Checkouts, CheckoutsLogger, CheckoutsOptions } from './guard/checkouts.ts';
+export type { CheckoutCallback, GiveBack } from './guard/request-checkouts.ts';
+export type { CheckoutPool } from './guard/pool.ts';

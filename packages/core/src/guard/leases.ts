@@ -1,8 +1,9 @@
 import type { Admission } from './admission.ts';
 import { isThenable } from '../contract/checks.ts';
 import { CloseguardError } from '../contract/errors.ts';
-import { isVerdict, judge, type DestroyCause, type PoolEntry, type Verdict } from './release-policy.ts';
+import { isVerdict, judge, type DestroyCause, type PoolEntry, type Reporter, type Verdict } from './release-policy.ts';
 import type { Finisher, HostScope } from '../host/scope.ts';
+import type { RequestCheckouts } from './request-checkouts.ts';
 import type { RegisteredConnection, RequestScope } from '../contract/types.ts';
 
 /** Counters kept across requests, read by `stats()`. */
@@ -40,7 +41,7 @@ export interface LeaseContext {
  * gives up: every idle one of a full pool may be dead after a restart, and others' connections
  * come back meanwhile, so twice the pool's max (or 10 when it has none) and one more.
  */
-function attemptLimit(entry: PoolEntry): number {
+export function attemptLimit(entry: PoolEntry): number {
   return 2 * (entry.pool.max ?? 10) + 1;
 }
 
@@ -65,6 +66,8 @@ export class RequestLeases implements Finisher {
   #holdsPlace = false;
   #newer: RequestLeases | undefined = undefined;
   #older: RequestLeases | undefined = undefined;
+  /** What pools that hand out connections by themselves (a guarded pg.Pool) handed out in this request, once one did. */
+  checkouts: RequestCheckouts | undefined = undefined;
 
   /** Starts a request's leases and counts it in flight until `finish()` has given everything back. */
   constructor(scope: RequestScope, context: LeaseContext) {
@@ -85,7 +88,25 @@ export class RequestLeases implements Finisher {
 
   /** Whether the request asked for a connection (it holds one, or waits for one or for a place). */
   get leasing(): boolean {
-    return this.#firstLease !== undefined;
+    return this.#firstLease !== undefined || this.checkouts !== undefined;
+  }
+
+  /** Whether `finish()` ran: the request's connections went back (or are going back) to their pools. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Whether these leases are those of the guard whose context is `context`. */
+  sharesGuardWith(context: LeaseContext): boolean {
+    return this.#context === context;
+  }
+
+  /**
+   * Takes the request's admission place for a pool's own checkout (see `Checkouts`), as its first
+   * lease would: `true` once held, else the wait for it, rejecting as `#admit()` says.
+   */
+  admitted(): true | Promise<void> {
+    return this.#admission ?? this.#admit();
   }
 
   /**
@@ -101,6 +122,7 @@ export class RequestLeases implements Finisher {
     };
     if (this.#firstLease !== undefined) cancel(this.#firstEntry!, this.#firstLease);
     for (const { entry, lease } of this.#more?.values() ?? []) cancel(entry, lease);
+    this.checkouts?.cancelRunning();
   }
 
   /** The request's connection for `alias`, leasing it on first use (typed by `Register`, see `connection()`). */
@@ -135,6 +157,13 @@ export class RequestLeases implements Finisher {
    */
   finish(): Promise<void> | undefined {
     this.#ended = true;
+    // A pool's own checkouts go back first (leaks reported); the admission place once everything is back.
+    const checkouts = this.checkouts?.finish();
+    if (checkouts !== undefined) return checkouts.then(() => this.#finishLeases());
+    return this.#finishLeases();
+  }
+
+  #finishLeases(): Promise<void> | undefined {
     if (this.#firstLease === undefined) {
       this.#left();
       return undefined;
@@ -292,7 +321,7 @@ const ignore = (): void => undefined;
 const PENDING: unique symbol = Symbol('pending');
 
 /** Acquires from the pool; if the request ends first, the wait is abandoned and a late connection goes straight back. */
-function acquireUnlessAborted(entry: PoolEntry, scope: RequestScope, ledger: Ledger): Promise<unknown> {
+export function acquireUnlessAborted(entry: PoolEntry, scope: RequestScope, ledger: Ledger): Promise<unknown> {
   if (isAborted(scope)) return Promise.reject(scope.signal.reason as Error);
   // A pool with an idle connection hands it over at once: there is no wait to abandon. (One that
   // arrives after an abort all the same is the request's, and goes back at its end.)
@@ -345,7 +374,7 @@ function whenAborted(scope: RequestScope, callback: () => void): void {
  * client's `release()`), it is done: `after` runs at once and nothing is returned, no promise and
  * no turn of the microtask queue.
  */
-export function giveBack(entry: PoolEntry, resource: unknown, cause: DestroyCause | undefined, ledger: Ledger, scope: RequestScope, after: () => void = ignore): Promise<void> | undefined {
+export function giveBack(entry: PoolEntry, resource: unknown, cause: DestroyCause | undefined, ledger: Ledger, scope: Reporter, after: () => void = ignore): Promise<void> | undefined {
   // A connection given up on may still run a query server-side: stop it before destroying.
   if (cause === 'abandoned' && entry.policy.cancel) return cancelThenDestroy(entry, resource, ledger, scope).then(after);
   let done: unknown;
@@ -372,7 +401,7 @@ export function giveBack(entry: PoolEntry, resource: unknown, cause: DestroyCaus
   });
 }
 
-async function cancelThenDestroy(entry: PoolEntry, resource: unknown, ledger: Ledger, scope: RequestScope): Promise<void> {
+async function cancelThenDestroy(entry: PoolEntry, resource: unknown, ledger: Ledger, scope: Reporter): Promise<void> {
   ledger.destroyed.abandoned++;
   try {
     await entry.policy.cancel!(resource);

@@ -1,4 +1,5 @@
 import { Admission } from './admission.ts';
+import { attachCheckouts, hasUnattachedCheckouts } from './checkouts.ts';
 import { CloseguardError, CloseguardTypeError } from '../contract/errors.ts';
 import { InFlight, Ledger, RequestLeases, type LeaseContext } from './leases.ts';
 import { checkMiddlewareOptions, type ConnectionClosingOptions, type Settings } from './options.ts';
@@ -62,6 +63,9 @@ export class ConnectionClosingMiddleware {
       graceMs: this.#settings.abortGrace,
       healthCheck: this.#settings.healthCheck,
     };
+    for (const [alias, checkouts] of this.#settings.checkouts) {
+      attachCheckouts(checkouts, { entry: this.#entry(alias), context: this.#context, onLeak: this.#settings.onLeak });
+    }
   }
 
   /**
@@ -88,7 +92,7 @@ export class ConnectionClosingMiddleware {
     const leases = new RequestLeases(scope, this.#context);
     (scope as Slotted)[leasesSlot] = leases;
     const host = scope as Partial<HostScope>;
-    if (this.#settings.asyncContext) host.enableAsyncContext?.();
+    if (this.asyncContext) host.enableAsyncContext?.();
     // A request that leased nothing ends without a promise.
     if (typeof host.deferFinish === 'function') host.deferFinish(leases);
     else scope.defer(() => leases.finish());
@@ -99,9 +103,13 @@ export class ConnectionClosingMiddleware {
     return this.#settings.abortGrace;
   }
 
-  /** Whether `connection()` and `currentScope()` must work (the `asyncContext` option, or `track()`). */
+  /**
+   * Whether `connection()` and `currentScope()` must work: the `asyncContext` option, `track()`, a
+   * `GuardedPool` among the pools — or one that no guard was given yet, so its use inside a
+   * request is seen and warned about.
+   */
   get asyncContext(): boolean {
-    return this.#settings.asyncContext;
+    return this.#settings.asyncContext || hasUnattachedCheckouts();
   }
 
   /** A pool whose `acquire()` calls inside a request are remembered and reclaimed as leaks at its end. */

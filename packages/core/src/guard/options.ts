@@ -1,7 +1,8 @@
 import { describe } from '../contract/checks.ts';
 import { CloseguardTypeError } from '../contract/errors.ts';
 import { DEFAULT_ABORT_GRACE_MS } from '../host/driver.ts';
-import { isPoolLike, type PoolLike } from './pool.ts';
+import type { Checkouts } from './checkouts.ts';
+import { isCheckoutPool, isPoolLike, poolCheckouts, type CheckoutPool, type PoolLike } from './pool.ts';
 import { PoolEntry } from './release-policy.ts';
 import type { LeakMessage } from '../host/signals.ts';
 
@@ -10,10 +11,14 @@ export type LeakReport = Pick<LeakMessage, 'stack' | 'route' | 'heldMs' | 'alias
 
 /** Options of ConnectionClosingMiddleware and of every adapter's `connectionClosing()`. Durations in ms. */
 export interface ConnectionClosingOptions {
-  /** The pool of the alias 'default'. Give `pool` or `pools`. */
-  pool?: PoolLike;
+  /**
+   * The pool of the alias 'default'. Give `pool` or `pools`. A pool that hands out connections by
+   * itself (`GuardedPool` from @closeguard/pg) is taken as it is: its checkouts inside a request
+   * become the request's, and async context is turned on.
+   */
+  pool?: PoolLike | CheckoutPool;
   /** Pools by alias: `connection('analytics')`. */
-  pools?: Readonly<Record<string, PoolLike>>;
+  pools?: Readonly<Record<string, PoolLike | CheckoutPool>>;
   /** Destroy a connection older than this at request end; 0 = one request only. Default Infinity (keep). */
   maxAge?: number;
   /** Check a reused connection before handing it out: true for the pool policy's check, or your own. Default false. */
@@ -28,12 +33,14 @@ export interface ConnectionClosingOptions {
   abortGrace?: number;
   /** Called with each leak `track(pool)` reclaims (isolated: a throw is logged). */
   onLeak?: (leak: LeakReport) => void;
-  /** Turn on AsyncLocalStorage so `connection()` and `currentScope()` work (costs a few %). Default false; `track()` turns it on. */
+  /** Turn on AsyncLocalStorage so `connection()` and `currentScope()` work (costs a few %). Default false; `track()` and a `GuardedPool` turn it on. */
   asyncContext?: boolean;
 }
 
 export interface Settings {
   entries: Map<string, PoolEntry>;
+  /** The `Checkouts` of the pools that hand out connections by themselves, by alias. */
+  checkouts: Map<string, Checkouts>;
   maxAge: number;
   healthCheck: boolean | ((connection: unknown) => boolean | PromiseLike<boolean>);
   backpressure: number;
@@ -54,7 +61,7 @@ export function checkMiddlewareOptions(options: ConnectionClosingOptions): Setti
   if (typeof options !== 'object' || options === null) {
     throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `ConnectionClosingMiddleware takes an options object with pool or pools; received ${typeof options}`);
   }
-  const entries = poolEntries(options);
+  const { entries, checkouts } = poolEntries(options);
   const maxima = [...entries.values()].map((entry) => entry.pool.max).filter((max): max is number => typeof max === 'number');
   const backpressure = options.backpressure ?? (maxima.length > 0 ? Math.max(...maxima) : undefined);
   if (backpressure === undefined) {
@@ -72,6 +79,7 @@ export function checkMiddlewareOptions(options: ConnectionClosingOptions): Setti
   }
   return {
     entries,
+    checkouts,
     maxAge: options.maxAge ?? Infinity,
     healthCheck: options.healthCheck ?? false,
     backpressure,
@@ -79,25 +87,33 @@ export function checkMiddlewareOptions(options: ConnectionClosingOptions): Setti
     queueTimeout: options.queueTimeout ?? DEFAULT_QUEUE_TIMEOUT_MS,
     abortGrace: options.abortGrace ?? DEFAULT_ABORT_GRACE_MS,
     onLeak: options.onLeak,
-    asyncContext: options.asyncContext === true,
+    asyncContext: options.asyncContext === true || checkouts.size > 0,
   };
 }
 
-function poolEntries(options: ConnectionClosingOptions): Map<string, PoolEntry> {
+function poolEntries(options: ConnectionClosingOptions): Pick<Settings, 'entries' | 'checkouts'> {
   if ((options.pool === undefined) === (options.pools === undefined)) {
     throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', 'give exactly one of the options pool (one pool) and pools (pools by alias)');
   }
   const pools: Record<string, unknown> = options.pool !== undefined ? { default: options.pool } : { ...options.pools };
   const entries = new Map<string, PoolEntry>();
+  const checkouts = new Map<string, Checkouts>();
   for (const [alias, pool] of Object.entries(pools)) {
+    if (isCheckoutPool(pool)) {
+      // It hands out connections by itself: leases take them through its own view of itself.
+      const source = pool[poolCheckouts] as Checkouts;
+      checkouts.set(alias, source);
+      entries.set(alias, new PoolEntry(alias, source.pool));
+      continue;
+    }
     if (!isPoolLike(pool)) {
       const name = options.pool !== undefined ? 'pool' : `pools.${alias}`;
-      throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `option ${name} must have acquire(), release(r) and destroy(r) (a generic-pool Pool fits; wrap a pg.Pool with fromPgPool())`);
+      throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `option ${name} must have acquire(), release(r) and destroy(r) (a generic-pool Pool fits; use @closeguard/pg's GuardedPool, or wrap a plain pg.Pool with fromPgPool())`);
     }
     entries.set(alias, new PoolEntry(alias, pool));
   }
   if (entries.size === 0) throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', 'option pools must name at least one pool');
-  return entries;
+  return { entries, checkouts };
 }
 
 function checkCount(name: string, value: unknown, min: number): void {

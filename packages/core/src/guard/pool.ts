@@ -51,3 +51,21 @@ export function isPoolLike(value: unknown): value is PoolLike {
     typeof pool.acquire === 'function' && typeof pool.release === 'function' && typeof pool.destroy === 'function'
   );
 }
+
+/**
+ * The key under which a pool that hands out connections by itself (a guarded `pg.Pool`, whose
+ * `connect()` ORMs call) carries its `Checkouts` (`createCheckouts()` from `@closeguard/core/host`):
+ * a guard takes such a pool as it is, and its checkouts inside a request become the request's.
+ */
+export const poolCheckouts: unique symbol = Symbol.for('closeguard.poolCheckouts') as never;
+
+/** A pool that carries its `Checkouts` under `poolCheckouts`. */
+export interface CheckoutPool {
+  readonly [poolCheckouts]: { readonly pool: PoolLike };
+}
+
+/** Whether `value` carries `Checkouts` (a guarded pool made by a driver). */
+export function isCheckoutPool(value: unknown): value is CheckoutPool {
+  const pool = value as Partial<CheckoutPool> | null;
+  return typeof pool === 'object' && pool !== null && typeof pool[poolCheckouts] === 'object' && pool[poolCheckouts] !== null;
+}

@@ -4,6 +4,9 @@ import type { CloseReason, RequestScope } from '../contract/types.ts';
 /** Why a connection was destroyed instead of released. */
 export type DestroyCause = 'unusable' | 'obsolete' | 'abandoned';
 
+/** Where the release policy reports a failed rollback or give-back: the request's scope, or a pool's own logger outside requests. */
+export type Reporter = Pick<RequestScope, 'report'>;
+
 /** What the release policy decided for one connection. */
 export type Verdict = { action: 'release' } | { action: 'destroy'; cause: DestroyCause };
 
@@ -53,7 +56,7 @@ export function judge<R>(
   resource: R,
   reason: CloseReason | undefined,
   settings: Settings,
-  scope: RequestScope,
+  scope: Reporter,
 ): Verdict | Promise<Verdict> {
   const { policy } = entry;
   // The code using it did not finish in time (or shutdown stopped waiting for it): it may still be running a query.
@@ -75,14 +78,14 @@ const UNUSABLE: Verdict = Object.freeze({ action: 'destroy', cause: 'unusable' }
 const OBSOLETE: Verdict = Object.freeze({ action: 'destroy', cause: 'obsolete' });
 const ABANDONED: Verdict = Object.freeze({ action: 'destroy', cause: 'abandoned' });
 
-async function waitThenJudge<R>(entry: PoolEntry<R>, resource: R, settings: Settings, scope: RequestScope): Promise<Verdict> {
+async function waitThenJudge<R>(entry: PoolEntry<R>, resource: R, settings: Settings, scope: Reporter): Promise<Verdict> {
   if (!(await idleWithin(entry.policy, resource, settings.graceMs))) return ABANDONED;
   // A query that ended with the connection (a terminated backend) shows only once it is idle.
   if (entry.policy.isUsable?.(resource) === false) return UNUSABLE;
   return judgeIdle(entry, resource, settings, scope);
 }
 
-function judgeIdle<R>(entry: PoolEntry<R>, resource: R, settings: Settings, scope: RequestScope): Verdict | Promise<Verdict> {
+function judgeIdle<R>(entry: PoolEntry<R>, resource: R, settings: Settings, scope: Reporter): Verdict | Promise<Verdict> {
   const { maxAgeMs } = settings;
   if (maxAgeMs === 0 || (maxAgeMs !== Infinity && entry.ageMs(resource) >= maxAgeMs)) return OBSOLETE;
   if (!entry.policy.reset) return RELEASE;
