@@ -1,9 +1,11 @@
 export { createPool } from './create-pool.ts';
 export { fromPgPool } from './from-pg-pool.ts';
+export { GuardedPool } from './guarded-pool.ts';
 export { pgPolicy } from './policy.ts';
 export { cancelQuery } from './cancel.ts';
 export { closeCursor } from './close-cursor.ts';
 export type { ClosableCursor } from './close-cursor.ts';
+export type { GuardedPoolOptions } from './guarded-pool.ts';
 
 import type pg from 'pg';
 

@@ -20,7 +20,7 @@ async function closedPort(): Promise<number> {
 
 describe('@closeguard/pg exports', () => {
   it('exposes exactly the public names', () => {
-    expect(Object.keys(pgPackage).sort()).toEqual(['cancelQuery', 'closeCursor', 'createPool', 'fromPgPool', 'pgPolicy']);
+    expect(Object.keys(pgPackage).sort()).toEqual(['GuardedPool', 'cancelQuery', 'closeCursor', 'createPool', 'fromPgPool', 'pgPolicy']);
   });
 });
 
