@@ -41,10 +41,6 @@ let unattached = 0;
  * waits, is given back by the release policy, and is reclaimed (and reported as a leak) if still
  * out when the request ends. Elsewhere `checkout()` is the pool's plain checkout, with the same
  * release policy on give-back.
- * @example
- * const checkouts = createCheckouts(leaseView, { name: 'GuardedPool', abortGrace: 5000 });
- * Object.defineProperty(pool, poolCheckouts, { value: checkouts });
- * checkouts.checkout((error, client, giveBack) => { ... }, false);
  */
 export class Checkouts<R = unknown> {
   /** The pool as leases use it: `acquire()` is the plain checkout, `release`/`destroy` give one back as it is. */
@@ -78,7 +74,7 @@ export class Checkouts<R = unknown> {
     const scope = activeScope();
     const leases = scope === undefined || scope.closed ? undefined : leasesOf(scope);
     if (leases !== undefined && !leases.ended) {
-      const link = this.#links.find((candidate) => leases.sharesGuardWith(candidate.context)) ?? this.#links[0];
+      const link = this.#linkFor(leases);
       if (link !== undefined) return RequestCheckouts.of(leases).take(link, own, callback as CheckoutCallback<unknown>);
       this.#warnOnce(scope!);
     }
@@ -92,6 +88,12 @@ export class Checkouts<R = unknown> {
   [attachSlot](link: CheckoutLink): void {
     if (this.#links.length === 0) unattached--;
     this.#links.push(link);
+  }
+
+  /** The guard of the request's leases if it was given this pool; else (a sub-app's guard) the first guard given it. */
+  #linkFor(leases: RequestLeases): CheckoutLink | undefined {
+    for (const link of this.#links) if (leases.sharesGuardWith(link.context)) return link;
+    return this.#links[0];
   }
 
   /** A plain checkout; one the policy knows is unusable (its backend went away while idle) is destroyed and another taken. */
@@ -142,6 +144,11 @@ const UNUSABLE: Verdict = Object.freeze({ action: 'destroy', cause: 'unusable' }
 /**
  * Makes the `Checkouts` of a driver's pool that hands out connections by itself; put it on the
  * pool under `poolCheckouts` (see `Checkouts`).
+ * @example
+ * // in the pool's constructor: `view` is the pool as leases use it (acquire, release, destroy, its policy)
+ * Object.defineProperty(this, poolCheckouts, { value: createCheckouts(view, { name: 'GuardedPool', abortGrace: 5000 }) });
+ * // in its checkout: the client's release becomes the give-back
+ * this[poolCheckouts].checkout((error, client, giveBack) => { if (client) client.release = giveBack; callback(error, client) }, false);
  */
 export function createCheckouts<R>(pool: PoolWithPolicy<R>, options: CheckoutsOptions): Checkouts<R> {
   return new Checkouts(pool, options);
