@@ -26,7 +26,7 @@ describe.each(hosts)('GuardedPool with the guard on $name', (host) => {
     await eventually(() => expect(harness.finished).toHaveLength(1));
     expect(harness.outAtFinish).toEqual([0]);
     expect(leaks.map((leak) => leak.alias).sort()).toEqual(['default', 'reports']);
-    expect(guard.stats()).toMatchObject({ leased: 2, released: 2, leaksReclaimed: 2 });
+    expect(guard.stats()).toMatchObject({ leased: 2, released: 0, destroyed: { abandoned: 2 }, leaksReclaimed: 2 });
     expect(Object.keys(guard.stats().pools).sort()).toEqual(['default', 'reports']);
   });
 
@@ -82,8 +82,8 @@ describe('GuardedPool behind nested guards (an Express sub-app with its own guar
     expect((await get(`${url}/sub/both`)).status).toBe(200);
     await eventually(() => expect(harness.finished).toHaveLength(2)); // one per guard the request passed
     expect([outerLeaks.length, innerLeaks.length]).toEqual([1, 1]);
-    expect(outerHandler.guard.stats()).toMatchObject({ leased: 1, released: 1, leaksReclaimed: 1 });
-    expect(innerHandler.guard.stats()).toMatchObject({ leased: 1, released: 1, leaksReclaimed: 1 });
+    expect(outerHandler.guard.stats()).toMatchObject({ leased: 1, released: 0, destroyed: { abandoned: 1 }, leaksReclaimed: 1 });
+    expect(innerHandler.guard.stats()).toMatchObject({ leased: 1, released: 0, destroyed: { abandoned: 1 }, leaksReclaimed: 1 });
   });
 
   it("ties a checkout of the outer guard's GuardedPool to the request inside a sub-app whose guard has a plain pool", async () => {
@@ -106,7 +106,7 @@ describe('GuardedPool behind nested guards (an Express sub-app with its own guar
     expect((await get(`${url}/sub/both`)).status).toBe(200);
     await eventually(() => expect(harness.finished).toHaveLength(2));
     expect(outerLeaks).toHaveLength(1);
-    expect(outerHandler.guard.stats()).toMatchObject({ leased: 1, released: 1, leaksReclaimed: 1 });
+    expect(outerHandler.guard.stats()).toMatchObject({ leased: 1, released: 0, destroyed: { abandoned: 1 }, leaksReclaimed: 1 });
     expect(innerHandler.guard.stats()).toMatchObject({ leased: 1, released: 1 });
   });
 });

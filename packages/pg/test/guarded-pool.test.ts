@@ -111,32 +111,51 @@ describe.each(hosts)('GuardedPool behind connectionClosing() on $name', (host) =
         expect(leaks.reports[0]!.stack).toContain('guarded-pool.test.ts');
         expect(leaks.messages).toHaveLength(1);
         expect(leaks.messages[0]!.stack).toBe(leaks.reports[0]!.stack);
-        expect(guard.stats()).toMatchObject({ leased: 1, released: 1, leaksReclaimed: 1 });
+        // Destroyed, not released: the app still holds the client (see the test below).
+        expect(guard.stats()).toMatchObject({ leased: 1, released: 0, destroyed: { abandoned: 1 }, leaksReclaimed: 1 });
         expect(await marksKept(mark)).toBe(0);
-        expect(await statesOf(name)).toEqual(['idle']);
-        expect(pool.idleCount).toBe(1); // released, not destroyed
+        await eventually(async () => expect(await statesOf(name)).toEqual([]));
+        expect(pool.totalCount).toBe(0);
       } finally {
         leaks.stop();
       }
     });
 
-    it('ignores a release() that comes after closeguard took the client back', async () => {
+    it('never hands a forgotten client to the next request: code that outlived its request may still use it, and its late release() does nothing', async () => {
       const { pool } = harness.guardedPool(1);
       let forgotten: pg.PoolClient | undefined;
+      const nextHolder = createGate<pg.PoolClient>();
+      const goOn = createGate<void>();
       const { url } = await host.serve(harness, { pool }, {
         '/forget': async () => {
           forgotten = await pool.connect();
-          return (await forgotten.query<{ one: number }>('SELECT 1 AS one')).rows[0];
+          return (await forgotten.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0];
+        },
+        '/hold': async () => {
+          const client = await pool.connect();
+          nextHolder.open(client);
+          await goOn.promise;
+          const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+          client.release();
+          return rows[0];
         },
       });
-      expect((await get(`${url}/forget`)).status).toBe(200);
+      const forgottenPid = (JSON.parse((await get(`${url}/forget`)).body) as { pid: number }).pid;
       await eventually(() => expect(harness.finished).toHaveLength(1));
-      expect(pool.idleCount).toBe(1);
-      // pg's own release would throw "Release called on client which has already been released to the pool."
+      const holding = get(`${url}/hold`);
+      const held = await nextHolder.promise;
+      expect(held).not.toBe(forgotten);
+      // pg's own release would throw "Release called on client which has already been released to the
+      // pool" — or, had the client been handed out again, release the next holder's checkout under it.
       expect(() => forgotten!.release()).not.toThrow();
       expect(() => forgotten!.release(new Error('late'))).not.toThrow();
+      expect(pool.totalCount - pool.idleCount).toBe(1); // the next holder's checkout is still out
+      goOn.open(undefined);
+      const response = await holding;
+      expect(response.status).toBe(200);
+      expect((JSON.parse(response.body) as { pid: number }).pid).not.toBe(forgottenPid);
+      await eventually(() => expect(harness.finished).toHaveLength(2));
       expect([pool.totalCount, pool.idleCount]).toEqual([1, 1]);
-      expect((await pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
     });
   });
 

@@ -93,9 +93,17 @@ export class RequestCheckouts {
     const leaks = reason !== 'timeout' && reason !== 'shutdown';
     for (const held of this.#held) {
       held.back = true;
-      if (leaks && held.checkedOutAt !== undefined) this.#reportLeak(held);
       const { entry, context } = held.link;
-      this.#track(this.#apply(held, judge(entry, held.resource, reason, context, scope)));
+      const verdict = judge(entry, held.resource, reason, context, scope);
+      if (held.checkedOutAt === undefined) {
+        this.#track(this.#apply(held, verdict));
+        continue;
+      }
+      if (leaks) this.#reportLeak(held);
+      // The app still holds it, and code that outlived its request may still use it or release it
+      // later — a release pg-pool cannot tell from the next holder's: destroyed, never handed out
+      // again (once idle: judge() still waits for, or cancels, a query running on it).
+      this.#track(this.#apply(held, isVerdict(verdict) ? neverReleased(verdict) : verdict.then(neverReleased)));
     }
     this.#held.clear();
     if (this.#returning.size === 0) return undefined;
@@ -163,3 +171,9 @@ export class RequestCheckouts {
 }
 
 const ignore = (): void => undefined;
+
+const ABANDONED: Verdict = Object.freeze({ action: 'destroy', cause: 'abandoned' });
+
+function neverReleased(verdict: Verdict): Verdict {
+  return verdict.action === 'release' ? ABANDONED : verdict;
+}
