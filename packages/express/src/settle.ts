@@ -23,6 +23,8 @@ export class ExpressExchange extends Exchange {
   current: object | undefined = undefined;
   /** Whether the last layer to start returned a promise, and it settled. */
   lastSettled = false;
+  /** The router route (`req.route`) last named in the scopes. */
+  route: unknown = undefined;
 
   /** Settles the request once nothing of its handler chain can still run. */
   check(): void {
@@ -55,7 +57,7 @@ const countedBy: unique symbol = Symbol('closeguard.express.countedBy') as never
 
 /** What router 2.3 publishes for each layer (`lib/layer.js`, `lib/tracing.js`). */
 interface LayerContext {
-  req: IncomingMessage & { next?: unknown };
+  req: IncomingMessage & { next?: unknown; route?: { path: unknown }; baseUrl?: string };
   result?: unknown;
   error?: unknown;
   /** The request that counted this layer as pending: a layer that began before the request had a guard is not counted. */
@@ -88,6 +90,12 @@ function onStart(ctx: LayerContext): void {
   if (exchange === undefined) return;
   exchange.current = ctx;
   exchange.lastSettled = false;
+  // A route's layer: router set req.route (and req.baseUrl is its mount path, in a sub-app or router).
+  const { route } = ctx.req;
+  if (route !== undefined && route !== exchange.route) {
+    exchange.route = route;
+    exchange.routed(`${ctx.req.baseUrl ?? ''}${String(route.path)}`);
+  }
 }
 
 function onEnd(ctx: LayerContext): void {

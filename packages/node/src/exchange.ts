@@ -131,6 +131,12 @@ export class Exchange extends GuardShare {
     return share;
   }
 
+  /** Names the route that serves the request (for leak reports) in the scope of every guard it passed. */
+  routed(route: string): void {
+    this.scope.route = route;
+    if (this.#inner !== undefined) for (const share of this.#inner) share.scope.route = route;
+  }
+
   /** The share of the guard furthest in: a gateway app behind the guards runs in its scope. */
   get innermost(): HostRequest {
     const inner = this.#inner;

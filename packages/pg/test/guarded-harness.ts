@@ -23,14 +23,14 @@ export type Route = (request: { db(): Promise<pg.Client> }) => unknown;
 /** A framework serving routes behind `connectionClosing(options)`. */
 export interface GuardedHost {
   readonly name: string;
-  /** The route a leak report names for `path` (Express's adapter names none). */
+  /** The route a leak report names for `path`. */
   routeOf(path: string): string | undefined;
   serve(harness: GuardedPoolHarness, options: ConnectionClosingOptions, routes: Record<string, Route>): Promise<{ url: string; guard: ConnectionClosingMiddleware }>;
 }
 
 export const expressHost: GuardedHost = {
   name: 'express',
-  routeOf: () => undefined,
+  routeOf: (path) => path,
   async serve(harness, options, routes) {
     const app = express();
     const handler = expressGuard({ abortGrace: GRACE_MS, ...options }, { logger: quiet });

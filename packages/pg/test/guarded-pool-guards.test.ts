@@ -94,7 +94,7 @@ describe('GuardedPool behind nested guards (an Express sub-app with its own guar
     const innerHandler = connectionClosing({ pool: harness.createPool(1).pool, abortGrace: GRACE_MS }, { logger: quiet });
     expect(innerHandler.guard.asyncContext).toBe(false); // the sub-app's requests run in the outer guard's scope
     sub.use(innerHandler);
-    sub.get('/both', async (req, res) => {
+    sub.get('/:name', async (req, res) => {
       await (await req.db()).query('SELECT 1');
       await (await outer.pool.connect()).query('BEGIN');
       res.json({});
@@ -106,6 +106,7 @@ describe('GuardedPool behind nested guards (an Express sub-app with its own guar
     expect((await get(`${url}/sub/both`)).status).toBe(200);
     await eventually(() => expect(harness.finished).toHaveLength(2));
     expect(outerLeaks).toHaveLength(1);
+    expect(outerLeaks[0]!.route).toBe('/sub/:name'); // the sub-app's mount path and its route
     expect(outerHandler.guard.stats()).toMatchObject({ leased: 1, released: 0, destroyed: { abandoned: 1 }, leaksReclaimed: 1 });
     expect(innerHandler.guard.stats()).toMatchObject({ leased: 1, released: 1 });
   });
