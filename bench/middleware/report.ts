@@ -31,11 +31,13 @@ export const hostOf = (variant: Variant): Host => variant.split('/')[0] as Host;
 export const kindOf = (variant: Variant): Kind => variant.split('/')[1] as Kind;
 const bareOf = (variant: Variant): Variant => `${hostOf(variant)}/bare`;
 
-export const WORKLOADS = ['memory', 'pg', 'pg-pool'] as const;
+export const WORKLOADS = ['memory', 'pg', 'pg-pool', 'drizzle'] as const;
 /**
  * memory: an in-process generic-pool of plain objects; pg: `SELECT 1` on PostgreSQL through
  * @closeguard/pg's `createPool()`; pg-pool: the same on a `pg.Pool` through `fromPgPool()` (the
- * pool @fastify/postgres uses, so that Fastify guarded ÷ fastify-postgres compares the guard alone).
+ * pool @fastify/postgres uses, so that Fastify guarded ÷ fastify-postgres compares the guard alone);
+ * drizzle: Drizzle's `SELECT 1` on a plain pg.Pool (bare) or on a GuardedPool behind the guard
+ * (guarded), frameworks only: what the guarded pool costs an ORM route.
  */
 export type Workload = (typeof WORKLOADS)[number];
 

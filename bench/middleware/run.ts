@@ -16,7 +16,7 @@ import { startDatabase, type Database } from './postgres.ts';
 import { formatTables, HOSTS, needsDatabase, rps, summarize, usPerRequest, variantsOf, type Host, type Run, type Variant, type Workload } from './report.ts';
 
 const env = process.env;
-const ROUNDS: Record<Workload, number> = { memory: Number(env.BENCH_ROUNDS ?? 6), pg: Number(env.BENCH_PG_ROUNDS ?? 4), 'pg-pool': Number(env.BENCH_PG_ROUNDS ?? 4) };
+const ROUNDS: Record<Workload, number> = { memory: Number(env.BENCH_ROUNDS ?? 6), pg: Number(env.BENCH_PG_ROUNDS ?? 4), 'pg-pool': Number(env.BENCH_PG_ROUNDS ?? 4), drizzle: Number(env.BENCH_PG_ROUNDS ?? 4) };
 const BENCH_HOSTS = (env.BENCH_HOSTS ?? HOSTS.join(',')).split(',') as Host[];
 const WORKLOADS = (env.BENCH_WORKLOADS ?? 'memory,pg').split(',') as Workload[];
 // The fixed offered rate, as a share of what the bare server reaches saturated.

@@ -2,8 +2,10 @@
 // (report.ts: bare, guarded, async, fastify-postgres, floor) on one host (the node host serving a gateway
 // app, or Express, Fastify, Koa or Hono with their own routes), on one of two pools: an in-process
 // generic-pool of plain objects, or PostgreSQL (`SELECT 1`) through @closeguard/pg's createPool()
-// (pg) or a pg.Pool through fromPgPool() (pg-pool).
-// Usage: server.ts <host/variant> <memory|pg|pg-pool> [databaseUrl]
+// (pg) or a pg.Pool through fromPgPool() (pg-pool) — or, with the drizzle workload, Drizzle's
+// `db.execute(sql\`SELECT 1\`)` on a plain pg.Pool (bare) or on a GuardedPool given to the guard
+// (guarded): the guarded pool's cost against the same ORM on a plain pool.
+// Usage: server.ts <host/variant> <memory|pg|pg-pool|drizzle> [databaseUrl]
 import { tracingChannel } from 'node:diagnostics_channel';
 import http from 'node:http';
 import fastifyPostgres from '@fastify/postgres';
@@ -14,6 +16,8 @@ import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
 import Koa from 'koa';
 import pg from 'pg';
+import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/node-postgres';
 import { ConnectionClosingMiddleware, connection, type GatewayApp } from '@closeguard/core';
 import { leasesFor } from '@closeguard/core/host';
 import { connectionClosing as expressGuard } from '@closeguard/express';
@@ -21,7 +25,7 @@ import { connectionClosing as fastifyGuard } from '@closeguard/fastify';
 import { connectionClosing as honoGuard } from '@closeguard/hono';
 import { connectionClosing as koaGuard } from '@closeguard/koa';
 import { requestListener } from '@closeguard/node';
-import { createPool as createPgPool, fromPgPool } from '@closeguard/pg';
+import { createPool as createPgPool, fromPgPool, GuardedPool } from '@closeguard/pg';
 import { HOSTS, hostOf, kindOf, WORKLOADS, type Variant, type Workload } from './report.ts';
 
 const POOL_MAX = 10;
@@ -30,10 +34,16 @@ const OK = 'ok\n';
 
 type Resource = { uses: number } | pg.Client;
 type Pool = { acquire(): Promise<Resource>; release(resource: Resource): Promise<void>; destroy(resource: Resource): Promise<void> };
-type Setup = { pool: Pool; work: (resource: Resource) => Promise<unknown> | void; databaseUrl: string | undefined };
+type Setup = {
+  pool: Pool;
+  work: (resource: Resource) => Promise<unknown> | void;
+  databaseUrl: string | undefined;
+  /** The drizzle workload's query: Drizzle checks a client out of its pool itself (no lease by the route). */
+  orm?: () => Promise<unknown>;
+};
 
 /** The pool under test and what the route does with a connection. */
-function createWorkload(workload: Workload, databaseUrl: string | undefined): Setup {
+function createWorkload(workload: Workload, databaseUrl: string | undefined, guarded: boolean): Setup {
   if (workload === 'memory') {
     let created = 0;
     const factory = { create: () => Promise.resolve({ uses: 0, id: created++ }), destroy: () => Promise.resolve() };
@@ -44,6 +54,12 @@ function createWorkload(workload: Workload, databaseUrl: string | undefined): Se
     };
   }
   if (databaseUrl === undefined) throw new Error(`the ${workload} workload needs a database URL`);
+  if (workload === 'drizzle') {
+    const config = { connectionString: databaseUrl, max: POOL_MAX };
+    const ormPool = guarded ? new GuardedPool(config) : new pg.Pool(config);
+    const db = drizzle({ client: ormPool });
+    return { pool: ormPool as unknown as Pool, work: () => undefined, databaseUrl, orm: () => db.execute(sql`SELECT 1`) };
+  }
   const pool = workload === 'pg' ? createPgPool(databaseUrl, { max: POOL_MAX }) : fromPgPool(new pg.Pool({ connectionString: databaseUrl, max: POOL_MAX }));
   return {
     pool: pool as unknown as Pool,
@@ -53,7 +69,12 @@ function createWorkload(workload: Workload, databaseUrl: string | undefined): Se
   };
 }
 
-/** The bare route's work: a hand-written acquire … finally release. */
+/** The bare route's work: the ORM's query (it checks out and releases itself), or a lease by hand. */
+function bareWork(setup: Setup): Promise<unknown> {
+  return setup.orm?.() ?? leaseByHand(setup);
+}
+
+/** A hand-written acquire … finally release. */
 async function leaseByHand({ pool, work }: Setup): Promise<void> {
   const resource = await pool.acquire();
   try {
@@ -113,13 +134,13 @@ function expressServer(variant: Variant, setup: Setup): http.Server {
   }
   if (kind === 'bare' || kind === 'floor' || kind === 'untraced' || kind === 'hold') {
     app.get('/', async (_req, res) => {
-      await (kind === 'hold' ? leaseUntilClosed(setup, res) : leaseByHand(setup));
+      await (kind === 'hold' ? leaseUntilClosed(setup, res) : bareWork(setup));
       res.type('text/plain').send(OK);
     });
   } else {
     app.use(expressGuard({ pool: setup.pool }));
     app.get('/', async (req, res) => {
-      await setup.work(await req.db<Resource>());
+      await (setup.orm?.() ?? setup.work(await req.db<Resource>()));
       res.type('text/plain').send(OK);
     });
   }
@@ -149,7 +170,7 @@ async function fastifyServer(variant: Variant, setup: Setup): Promise<http.Serve
   }
   if (kind === 'bare' || kind === 'floor' || kind === 'hold') {
     app.get('/', async (_request, reply) => {
-      await (kind === 'hold' ? leaseUntilClosed(setup, reply.raw) : leaseByHand(setup));
+      await (kind === 'hold' ? leaseUntilClosed(setup, reply.raw) : bareWork(setup));
       return reply.type('text/plain').send(OK);
     });
   } else if (kind === 'fastify-postgres') {
@@ -166,7 +187,7 @@ async function fastifyServer(variant: Variant, setup: Setup): Promise<http.Serve
   } else {
     await app.register(fastifyGuard, { pool: setup.pool });
     app.get('/', async (request, reply) => {
-      await setup.work(await request.db<Resource>());
+      await (setup.orm?.() ?? setup.work(await request.db<Resource>()));
       return reply.type('text/plain').send(OK);
     });
   }
@@ -186,14 +207,14 @@ function koaServer(variant: Variant, setup: Setup): http.Server {
   }
   if (kind === 'bare' || kind === 'floor' || kind === 'hold') {
     app.use(async (ctx) => {
-      await (kind === 'hold' ? leaseUntilClosed(setup, ctx.res) : leaseByHand(setup));
+      await (kind === 'hold' ? leaseUntilClosed(setup, ctx.res) : bareWork(setup));
       ctx.type = 'text/plain';
       ctx.body = OK;
     });
   } else {
     app.use(koaGuard({ pool: setup.pool }));
     app.use(async (ctx) => {
-      await setup.work(await ctx.db<Resource>());
+      await (setup.orm?.() ?? setup.work(await ctx.db<Resource>()));
       ctx.type = 'text/plain';
       ctx.body = OK;
     });
@@ -214,14 +235,14 @@ function honoServer(variant: Variant, setup: Setup): http.Server {
       });
     }
     app.get('/', async (c) => {
-      await (kind === 'hold' ? leaseUntilClosed(setup, c.env.outgoing) : leaseByHand(setup));
+      await (kind === 'hold' ? leaseUntilClosed(setup, c.env.outgoing) : bareWork(setup));
       return c.text(OK);
     });
     return honoListener(app.fetch);
   }
   const app = new Hono().use(honoGuard({ pool: setup.pool }));
   app.get('/', async (c) => {
-    await setup.work(await c.var.db<Resource>());
+    await (setup.orm?.() ?? setup.work(await c.var.db<Resource>()));
     return c.text(OK);
   });
   return honoListener(app.fetch);
@@ -235,10 +256,13 @@ function honoListener(fetch: Parameters<typeof getRequestListener>[0]): http.Ser
 
 const [variant, workload, databaseUrl] = process.argv.slice(2) as [Variant, Workload, string | undefined];
 if (!HOSTS.includes(hostOf(variant)) || !WORKLOADS.includes(workload)) {
-  throw new Error('usage: server.ts <node|express|fastify|koa|hono>/<bare|guarded|async|fastify-postgres|floor|untraced|hold> <memory|pg|pg-pool> [databaseUrl]');
+  throw new Error('usage: server.ts <node|express|fastify|koa|hono>/<bare|guarded|async|fastify-postgres|floor|untraced|hold> <memory|pg|pg-pool|drizzle> [databaseUrl]');
 }
 if (kindOf(variant) === 'untraced' && hostOf(variant) !== 'express') throw new Error(`${variant}: only Express has router tracing to leave out`);
-const setup = createWorkload(workload, databaseUrl);
+if (workload === 'drizzle' && (hostOf(variant) === 'node' || !['bare', 'guarded'].includes(kindOf(variant)))) {
+  throw new Error(`${variant}: the drizzle workload has a bare and a guarded route on the frameworks only`);
+}
+const setup = createWorkload(workload, databaseUrl, kindOf(variant) === 'guarded');
 const servers = { node: nodeServer, express: expressServer, fastify: fastifyServer, koa: koaServer, hono: honoServer };
 const server = await servers[hostOf(variant)](variant, setup);
 server.listen(0, '127.0.0.1', () => {
