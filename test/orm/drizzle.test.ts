@@ -1,0 +1,52 @@
+// Drizzle on node-postgres: `drizzle({ client: pool })`, the way its docs set it up.
+import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { pgTable, serial, text } from 'drizzle-orm/pg-core';
+import { CLEAN, describeOrm, runSql } from './harness.ts';
+
+const items = pgTable('orm_drizzle_items', { id: serial('id').primaryKey(), name: text('name').notNull() });
+
+describeOrm({
+  title: 'Drizzle (drizzle-orm/node-postgres)',
+  setup: () => runSql('CREATE TABLE IF NOT EXISTS orm_drizzle_items (id serial PRIMARY KEY, name text NOT NULL)'),
+  create(pool) {
+    const db = drizzle({ client: pool });
+    return {
+      async throwInTransaction() {
+        await db.transaction(async (tx) => {
+          await tx.insert(items).values({ name: 'a' });
+          throw new Error('the route failed inside db.transaction()');
+        });
+      },
+      async handBegin() {
+        await db.execute(sql`BEGIN`);
+        await db.insert(items).values({ name: 'b' });
+        return { begun: true };
+      },
+      async sleep() {
+        await db.execute(sql`SELECT pg_sleep(60)`);
+      },
+      // drizzle-orm/node-postgres offers no stream or cursor (iterator() is for mysql2 and SQLite).
+      stream: undefined,
+      async killedMidTransaction(hold) {
+        await db.transaction(async (tx) => {
+          const { rows } = await tx.execute<{ pid: number }>(sql`SELECT pg_backend_pid() AS pid`);
+          await hold(rows[0]!.pid);
+          await tx.insert(items).values({ name: 'e' });
+        });
+      },
+      async alive() {
+        const { rows } = await db.execute<{ one: number }>(sql`SELECT 1 AS one`);
+        return rows[0];
+      },
+      dispose: () => Promise.resolve(),
+    };
+  },
+  control: {
+    throwInTransaction: CLEAN,
+    handBegin: { borrowed: 0, idleInTransaction: 1, active: 0 },
+    sleep: { borrowed: 1, idleInTransaction: 0, active: 1 },
+    killedMidTransaction: CLEAN,
+  },
+  leaks: { throwInTransaction: 0, handBegin: 0, killedMidTransaction: 0 },
+});
