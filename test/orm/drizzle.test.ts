@@ -26,7 +26,7 @@ describeOrm({
       async sleep() {
         await db.execute(sql`SELECT pg_sleep(60)`);
       },
-      // drizzle-orm/node-postgres offers no stream or cursor (iterator() is for mysql2 and SQLite).
+      // drizzle-orm/node-postgres offers no stream or cursor (0.45 has iterator() for MySQL only).
       stream: undefined,
       async killedMidTransaction(hold) {
         await db.transaction(async (tx) => {
