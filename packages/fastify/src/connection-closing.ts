@@ -23,11 +23,10 @@ export type ConnectionClosingPluginOptions = (ConnectionClosingOptions | { guard
 function connectionClosingPlugin(fastify: FastifyInstance, options: ConnectionClosingPluginOptions, done: (error?: Error) => void): void {
   let guard: ConnectionClosingMiddleware;
   let logger: Logger;
-  let closeTimeout: number;
   try {
     guard = guardFrom(options);
     logger = checkLogger('connectionClosing', options.logger);
-    closeTimeout = checkCloseTimeout(options.closeTimeout);
+    closeWithFastify(fastify, guard, checkCloseTimeout(options.closeTimeout));
   } catch (error) {
     done(error as Error); // a TypeError naming the option, from register()/ready()
     return;
@@ -38,7 +37,6 @@ function connectionClosingPlugin(fastify: FastifyInstance, options: ConnectionCl
   fastify.addHook('preHandler', reenter);
   fastify.addHook('onSend', onSend);
   fastify.addHook('onError', onError);
-  closeWithFastify(fastify, guard, closeTimeout, followHandlers());
   done();
 }
 
@@ -49,7 +47,8 @@ function connectionClosingPlugin(fastify: FastifyInstance, options: ConnectionCl
  * which ends it. Until then the guard admits as before, so Fastify answers requests that arrive
  * while it closes as it would without closeguard (`return503OnClosing`).
  */
-function closeWithFastify(fastify: FastifyInstance, guard: ConnectionClosingMiddleware, closeTimeoutMs: number, unfollow: () => void): void {
+function closeWithFastify(fastify: FastifyInstance, guard: ConnectionClosingMiddleware, closeTimeoutMs: number): void {
+  const unfollow = followHandlers();
   let deadline: number | undefined;
   let timer: NodeJS.Timeout | undefined;
   fastify.addHook('preClose', (closing) => {
@@ -89,11 +88,8 @@ function guardFrom(options: ConnectionClosingPluginOptions): ConnectionClosingMi
   if (typeof options !== 'object' || options === null) {
     throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `connectionClosing takes an options object (pool or pools, or guard); received ${options === null ? 'null' : typeof options}`);
   }
-  if (!('guard' in options)) {
-    // Fastify adds nothing to plugin options, but logger and closeTimeout are ours, not the guard's.
-    const { logger: _logger, closeTimeout: _closeTimeout, ...guardOptions } = options;
-    return new ConnectionClosingMiddleware(guardOptions);
-  }
+  // The guard reads its own options only (logger and closeTimeout are the plugin's).
+  if (!('guard' in options)) return new ConnectionClosingMiddleware(options);
   if (!(options.guard instanceof ConnectionClosingMiddleware)) {
     throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `option guard must be a ConnectionClosingMiddleware; received ${describe(options.guard)}`);
   }
@@ -128,23 +124,16 @@ function createOnRequest(guard: ConnectionClosingMiddleware, logger: Logger) {
     try {
       share = Exchange.enter(request.raw, reply.raw, guard, { logger, asyncContext: guard.asyncContext, abortGrace: guard.abortGrace, reply }, FastifyExchange);
     } catch (error) {
-      refuse(reply, error, done);
+      // Closing: refused at the door through Fastify's reply (onSend runs, the error handler does not).
+      if (!isCloseguardError(error)) throw error; // not ours: Fastify's hook runner hands it to its error path
+      if (reply.raw.destroyed) return;
+      const { status, headers, body } = refusal(error);
+      reply.code(status).headers(headers).send(body);
       return;
     }
     if (share === undefined) done(); // this guard already let the request in
     else share.scope.run(done);
   };
-}
-
-/** Answers a request refused at the door (shutdown) through Fastify's reply: onSend runs, the error handler does not. */
-function refuse(reply: FastifyReply, error: unknown, done: HookHandlerDoneFunction): void {
-  if (!isCloseguardError(error)) {
-    done(error instanceof Error ? error : new Error(String(error), { cause: error })); // not ours: the framework's error path
-    return;
-  }
-  if (reply.raw.destroyed) return;
-  const { status, headers, body } = refusal(error);
-  reply.code(status).headers(headers).send(body);
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CloseguardTypeError, type GatewayApp } from '@closeguard/core';
-import { checkGatewayOptions, createEnv, Exchange, headerRecord, serveGateway, type GatewayOptions, type GatewaySettings, type GatewayWriter } from '@closeguard/node';
+import { Exchange, headerRecord, mountGateway, type GatewayOptions, type GatewayWriter, type MountedGateway, type MountHost } from '@closeguard/node';
 import { FastifyExchange } from './settle.ts';
 
 /** Options of `fastify.register(gateway, { app, prefix, ...options })`. */
@@ -24,10 +24,14 @@ export interface GatewayPluginOptions extends GatewayOptions {
  */
 export function gateway(fastify: FastifyInstance, options: GatewayPluginOptions, done: (error?: Error) => void): void {
   const { app } = options;
-  let settings: GatewaySettings;
+  const host: MountHost<FastifyReply> = { name: 'fastify', writer: fastifyWriter, bodyLimit: fastify.initialConfig.bodyLimit, settles: true };
+  let mounted: MountedGateway<FastifyReply>;
+  let unmounted: MountedGateway<FastifyReply>;
   try {
     if (typeof app !== 'function') throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `gateway takes option app, a gateway app function; received ${typeof app}`);
-    settings = checkGatewayOptions(options, fastify.initialConfig.bodyLimit);
+    mounted = mountGateway(app, { ...options, prefix: fastify.prefix || undefined }, host);
+    // A URL Fastify routed here that does not start with the prefix (caseSensitive: false, duplicate slashes) is served as it is.
+    unmounted = mountGateway(app, { ...options, prefix: undefined }, host);
   } catch (error) {
     done(error as Error); // a TypeError naming the option, from register()/ready()
     return;
@@ -35,7 +39,13 @@ export function gateway(fastify: FastifyInstance, options: GatewayPluginOptions,
   // The app reads the raw body itself: no parser of this context may consume it.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', passThrough);
-  const handler = createHandler(app, settings, fastify.prefix);
+  const handler = (request: FastifyRequest, reply: FastifyReply): void => {
+    const { raw } = request;
+    const shared = Exchange.of(raw);
+    // Behind connectionClosing: the gateway settles the request itself, once the app's answer is handed over.
+    if (shared instanceof FastifyExchange) shared.adopt();
+    void (mounted(raw, reply.raw, { request, reply }, reply) ?? unmounted(raw, reply.raw, { request, reply }, reply));
+  };
   fastify.all('/', handler);
   fastify.all('/*', handler);
   done();
@@ -43,25 +53,6 @@ export function gateway(fastify: FastifyInstance, options: GatewayPluginOptions,
 
 function passThrough(_request: FastifyRequest, _payload: unknown, done: (error: Error | null, body?: unknown) => void): void {
   done(null);
-}
-
-
-function createHandler(app: GatewayApp, settings: GatewaySettings, prefix: string): (request: FastifyRequest, reply: FastifyReply) => void {
-  return function gatewayHandler(request: FastifyRequest, reply: FastifyReply): void {
-    const { raw } = request;
-    // Behind connectionClosing, its exchange (and the leases on its scope) is this request's.
-    const shared = Exchange.of(raw);
-    const exchange = shared ?? Exchange.start(raw, reply.raw, undefined, { logger: settings.logger, abortGrace: settings.abortGrace, driven: true, reply }, FastifyExchange);
-    if (exchange instanceof FastifyExchange) exchange.adopt(); // the gateway settles the request itself, once the app's answer is handed over
-    const env = createEnv(raw, { name: 'fastify', native: { request, reply }, url: mounted(raw.url ?? '/', prefix) }, exchange.innermost.scope, settings.bodyLimit);
-    serveGateway(app, env, exchange, fastifyWriter, reply, settings).then(
-      () => exchange.settled(),
-      (error: unknown) => {
-        exchange.scope.report(error, 'write');
-        exchange.settled(error);
-      },
-    );
-  };
 }
 
 /**
@@ -87,11 +78,3 @@ const fastifyWriter: GatewayWriter<FastifyReply> = {
     reply.send(error instanceof Error ? error : new Error(String(error), { cause: error }));
   },
 };
-
-/** The URL as the app sees it: relative to the mount point. */
-function mounted(url: string, prefix: string): string {
-  if (prefix === '' || !url.startsWith(prefix)) return url;
-  const rest = url.slice(prefix.length);
-  if (rest === '') return '/';
-  return rest.startsWith('?') ? `/${rest}` : rest;
-}

@@ -1,14 +1,7 @@
-import diagnostics from 'node:diagnostics_channel';
+import { tracingChannel, type TracingChannelSubscribers } from 'node:diagnostics_channel';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ConnectionClosingMiddleware } from '@closeguard/core';
 import { Exchange, type ExchangeOptions, type NodeRequest, type NodeResponse } from '@closeguard/node';
-
-const NOT_STARTED = 0;
-const RUNNING = 1;
-const AWAITING_SEND = 2;
-const DONE = 3;
-/** Served by the gateway, which settles it itself. */
-const ADOPTED = 4;
 
 /** What a Fastify request adds to the bridge's options: its reply. */
 export interface FastifyExchangeOptions extends ExchangeOptions {
@@ -23,7 +16,8 @@ export interface FastifyExchangeOptions extends ExchangeOptions {
  */
 export class FastifyExchange extends Exchange {
   readonly #reply: FastifyReply;
-  #handler = NOT_STARTED;
+  /** Where the route's handler is; 'done' also for a request a gateway serves (it settles it itself). */
+  #handler: 'not started' | 'running' | 'awaiting send' | 'done' = 'not started';
   #replied = false;
 
   constructor(req: NodeRequest, res: NodeResponse, guard: ConnectionClosingMiddleware | undefined, options: FastifyExchangeOptions) {
@@ -33,9 +27,9 @@ export class FastifyExchange extends Exchange {
 
   /** Fastify is about to run the route's handler (its handler channel's `start`). */
   handlerStarted(route: string | undefined): void {
-    if (this.#handler !== NOT_STARTED) return;
+    if (this.#handler !== 'not started') return;
     this.scope.route = route;
-    this.#handler = RUNNING;
+    this.#handler = 'running';
   }
 
   /**
@@ -43,30 +37,29 @@ export class FastifyExchange extends Exchange {
    * returned nothing and has not replied is a callback handler: done at its `reply.send`.
    */
   handlerReturned(error: unknown): void {
-    if (this.#handler !== RUNNING) return;
-    if (error !== undefined || this.#reply.sent) this.#done(error);
-    else if (this.#replied) this.#done(undefined);
-    else this.#handler = AWAITING_SEND;
+    if (this.#handler !== 'running') return;
+    if (error !== undefined || this.#reply.sent || this.#replied) this.#done(error);
+    else this.#handler = 'awaiting send';
   }
 
   /** The promise the handler returned settled; pass its error if it rejected. */
   handlerSettled(error: unknown): void {
-    if (this.#handler === RUNNING) this.#done(error);
+    if (this.#handler === 'running') this.#done(error);
   }
 
   /** A gateway serves the request: it settles it itself. */
   adopt(): void {
-    this.#handler = ADOPTED;
+    this.#handler = 'done';
   }
 
   /** onSend ran: the end of a callback handler, or of a request answered before any handler. */
   replied(): void {
     this.#replied = true;
-    if (this.#handler === NOT_STARTED || this.#handler === AWAITING_SEND) this.#done(undefined);
+    if (this.#handler === 'not started' || this.#handler === 'awaiting send') this.#done(undefined);
   }
 
   #done(error: unknown): void {
-    this.#handler = DONE;
+    this.#handler = 'done';
     this.settled(error);
   }
 
@@ -76,7 +69,7 @@ export class FastifyExchange extends Exchange {
    * later hook or handler for it, nor follows the promise of the handler that hijacked it.
    */
   override over(finished: boolean): void {
-    if (!this.#replied && this.#reply.sent && this.#handler !== ADOPTED && this.#handler !== DONE) this.#done(undefined);
+    if (!this.#replied && this.#reply.sent && this.#handler !== 'done') this.#done(undefined);
     super.over(finished);
   }
 }
@@ -96,34 +89,22 @@ interface HandlerMessage {
   error?: unknown;
 }
 
-const channels = {
-  start: 'tracing:fastify.request.handler:start',
-  end: 'tracing:fastify.request.handler:end',
-  asyncEnd: 'tracing:fastify.request.handler:asyncEnd',
-} as const;
-
-let followers = 0;
+/** Fastify's handler channel, and what follows it. */
+const handlerChannel = tracingChannel<unknown, HandlerMessage>('fastify.request.handler');
+// Node subscribes only the events given (asyncStart and error are not followed); its types ask for all five.
+const followers = { start: onStart, end: onEnd, asyncEnd: onAsyncEnd } as unknown as TracingChannelSubscribers<HandlerMessage>;
+let following = 0;
 
 /**
  * Follows route handlers through Fastify's handler channel (not by wrapping `routeOptions.handler`,
  * which the app's own onRoute hooks must see as declared) while at least one instance asks to.
  * Every Fastify instance of the process publishes on it then; those without closeguard are skipped.
- * @returns what stops following, for the instance's onClose; calling it again does nothing.
+ * @returns what stops following, for the instance's onClose (call it once).
  */
 export function followHandlers(): () => void {
-  if (followers++ === 0) {
-    diagnostics.subscribe(channels.start, onStart);
-    diagnostics.subscribe(channels.end, onEnd);
-    diagnostics.subscribe(channels.asyncEnd, onAsyncEnd);
-  }
-  let following = true;
+  if (following++ === 0) handlerChannel.subscribe(followers);
   return () => {
-    if (!following) return;
-    following = false;
-    if (--followers > 0) return;
-    diagnostics.unsubscribe(channels.start, onStart);
-    diagnostics.unsubscribe(channels.end, onEnd);
-    diagnostics.unsubscribe(channels.asyncEnd, onAsyncEnd);
+    if (--following === 0) handlerChannel.unsubscribe(followers);
   };
 }
 
@@ -137,15 +118,14 @@ function stateOf(message: HandlerMessage): FastifyExchange | undefined {
   return exchange instanceof FastifyExchange ? exchange : undefined;
 }
 
-function onStart(message: unknown): void {
-  stateOf(message as HandlerMessage)?.handlerStarted((message as HandlerMessage).route?.url);
+function onStart(message: HandlerMessage): void {
+  stateOf(message)?.handlerStarted(message.route?.url);
 }
 
-function onEnd(message: unknown): void {
-  const { async, error } = message as HandlerMessage;
-  if (!async) stateOf(message as HandlerMessage)?.handlerReturned(error);
+function onEnd(message: HandlerMessage): void {
+  if (!message.async) stateOf(message)?.handlerReturned(message.error);
 }
 
-function onAsyncEnd(message: unknown): void {
-  stateOf(message as HandlerMessage)?.handlerSettled((message as HandlerMessage).error);
+function onAsyncEnd(message: HandlerMessage): void {
+  stateOf(message)?.handlerSettled(message.error);
 }

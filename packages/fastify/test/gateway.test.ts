@@ -58,6 +58,20 @@ describe('gateway(app) on PostgreSQL', () => {
     });
   });
 
+  describe("under a prefix that ends with '/'", () => {
+    it('sees paths relative to the mount, starting with /', async () => {
+      const app: GatewayApp = (env, start) => {
+        start(200, { 'content-type': 'application/json' });
+        return [JSON.stringify({ path: env.path, query: env.query })];
+      };
+      const { url } = await harness.serve(undefined, async (fastify) => {
+        await fastify.register(gateway, { app, prefix: '/legacy/', logger: quiet });
+      });
+      expect(await (await fetch(`${url}/legacy/rows?x=1`)).json()).toEqual({ path: '/rows', query: 'x=1' });
+      expect(await (await fetch(`${url}/legacy/`)).json()).toEqual({ path: '/', query: '' });
+    });
+  });
+
   describe('with @fastify/compress', () => {
     it('compresses a gateway body, which goes through Fastify as a stream', async () => {
       const { pool } = harness.pool(1);

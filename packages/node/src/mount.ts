@@ -8,13 +8,21 @@ import { serveGateway, type GatewayWriter } from './serve.ts';
 /** Options of a framework's `gateway(app, options)`: every host's, and a prefix. Durations are milliseconds, sizes bytes. */
 export interface MountOptions extends GatewayOptions {
   /** Serve only paths under this prefix (`/api` serves `/api` and `/api/…`), with the prefix stripped from `env.path`; other requests go on to `next()`. Default: every path. */
-  prefix?: string;
+  prefix?: string | undefined;
 }
 
 /** The framework a gateway is mounted in: its name (`env.host.name`) and how it writes an answer. */
 export interface MountHost<Target> {
   name: string;
   writer: GatewayWriter<Target>;
+  /** The framework's own request body limit, the default of `bodyLimit` (Fastify's). Default 1 MiB. */
+  bodyLimit?: number | undefined;
+  /**
+   * The framework does not follow the promise `serve` returns (a Fastify route handler): `serve`
+   * settles the request's exchange itself also behind a guard, and reports a rejection on the
+   * request's scope (`requestException`, the logger) instead of returning it. Default false.
+   */
+  settles?: boolean | undefined;
 }
 
 /**
@@ -29,7 +37,8 @@ export type MountedGateway<Target> = (req: NodeRequest, res: NodeResponse, nativ
  * `serveGateway()` on the URL relative to the mount point: behind `connectionClosing()` in the
  * request's exchange, in its innermost guard's scope (the returned promise is part of the guard's
  * chain, which settles the request); alone in an exchange of its own, which it settles itself
- * once the answer is handed over. Rejects with what `writer.fail` throws (Koa's, Hono's error path).
+ * once the answer is handed over (see `MountHost.settles` for a framework that follows no promise).
+ * Rejects with what `writer.fail` throws (Koa's, Hono's error path).
  * @throws CloseguardTypeError synchronously when `app` is not a function (`ERR_CLOSEGUARD_INVALID_ARGUMENT`) or an option is wrong (`ERR_CLOSEGUARD_INVALID_OPTION`), naming it.
  * @example
  * const serve = mountGateway(app, options, { name: 'koa', writer: koaWriter });
@@ -37,28 +46,30 @@ export type MountedGateway<Target> = (req: NodeRequest, res: NodeResponse, nativ
  */
 export function mountGateway<Target>(app: GatewayApp, options: MountOptions | undefined, host: MountHost<Target>): MountedGateway<Target> {
   if (typeof app !== 'function') throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_ARGUMENT', `gateway(app) takes a gateway app function; received ${typeof app}`);
-  const settings = checkGatewayOptions(options);
+  const settings = checkGatewayOptions(options, host.bodyLimit);
   const prefix = checkPrefix(options?.prefix);
-  const { name, writer } = host;
   return (req, res, native, target) => {
     const url = mountedUrl(req.url ?? '/', prefix);
-    return url === undefined ? undefined : serve(app, req, res, { name, native, url }, writer, target, settings);
+    return url === undefined ? undefined : serve(app, req, res, { name: host.name, native, url }, host, target, settings);
   };
 }
 
-async function serve<Target>(app: GatewayApp, req: NodeRequest, res: NodeResponse, source: EnvSource, writer: GatewayWriter<Target>, target: Target, settings: GatewaySettings): Promise<void> {
+function serve<Target>(app: GatewayApp, req: NodeRequest, res: NodeResponse, source: EnvSource, host: MountHost<Target>, target: Target, settings: GatewaySettings): Promise<void> {
   // Behind connectionClosing(), its exchange (and the leases on its scope) is this request's.
   const shared = Exchange.of(req);
   const exchange = shared ?? Exchange.start(req, res, undefined, { logger: settings.logger, abortGrace: settings.abortGrace, driven: true }, Exchange);
   const env = createEnv(req, source, exchange.innermost.scope, settings.bodyLimit);
-  if (shared !== undefined) return serveGateway(app, env, exchange, writer, target, settings);
-  try {
-    await serveGateway(app, env, exchange, writer, target, settings);
-  } catch (error) {
-    exchange.settled(error);
-    throw error;
-  }
-  exchange.settled();
+  const served = serveGateway(app, env, exchange, host.writer, target, settings);
+  const settles = host.settles === true;
+  if (shared !== undefined && !settles) return served;
+  return served.then(
+    () => exchange.settled(),
+    (error: unknown) => {
+      if (settles) exchange.scope.report(error, 'write');
+      exchange.settled(error);
+      if (!settles) throw error;
+    },
+  );
 }
 
 /** The URL the app sees: Node's request URL, or with the prefix stripped; undefined outside the prefix. */
