@@ -111,25 +111,14 @@ describe('fastify.close()', () => {
       const { pool } = harness.pool(1);
       // A grace longer than the test waits: nothing gives the request up on its own meanwhile.
       const guard = harness.guard({ pool, abortGrace: 5_000 });
-      let started = false;
-      let gone = false;
-      let finish!: () => void;
-      const gate = new Promise<void>((resolve) => (finish = resolve));
-      const { url, fastify } = await harness.serve(guard, (app) => {
-        app.get('/slow', async (request, reply) => {
-          await request.db();
-          reply.raw.once('close', () => (gone = true));
-          started = true;
-          await gate;
-          return 'done';
-        });
-      }, {}, { closeTimeout: 1_000 });
+      const slow = slowRoute({ lease: true });
+      const { url, fastify } = await harness.serve(guard, slow.setup, {}, { closeTimeout: 1_000 });
       const controller = new AbortController();
       const response = fetch(`${url}/slow`, { signal: controller.signal }).catch(() => undefined);
-      await eventually(() => expect(started).toBe(true));
+      await eventually(() => expect(slow.started).toBe(true));
       controller.abort();
       await response;
-      await eventually(() => expect(gone).toBe(true));
+      await eventually(() => expect(slow.gone).toBe(true));
       // The plugin's onClose has begun once it calls guard.close(): only then may the handler settle.
       let closing = false;
       const close = guard.close.bind(guard);
@@ -140,7 +129,7 @@ describe('fastify.close()', () => {
       const closed = fastify.close();
       await eventually(() => expect(closing).toBe(true));
       expect(guard.stats().inFlight).toBe(1); // close() waits for it
-      finish();
+      slow.finish();
       await closed;
       expect(guard.stats()).toMatchObject({ released: 1, destroyed: { abandoned: 0, unusable: 0 } });
     });
@@ -153,24 +142,14 @@ describe('fastify.close()', () => {
       const { pool } = harness.pool(1);
       // A grace longer than the test waits: nothing gives the request up on its own meanwhile.
       const guard = harness.guard({ pool, abortGrace: 5_000 });
-      let started = false;
-      let gone = false;
-      let finish!: () => void;
-      const gate = new Promise<void>((resolve) => (finish = resolve));
-      const { url, fastify } = await harness.serve(guard, (app) => {
-        app.get('/slow', async (_request, reply) => {
-          reply.raw.once('close', () => (gone = true));
-          started = true;
-          await gate;
-          return 'done';
-        });
-      }, { forceCloseConnections: true });
+      const slow = slowRoute({ lease: false });
+      const { url, fastify } = await harness.serve(guard, slow.setup, { forceCloseConnections: true });
       const request = getUntilClosed(`${url}/slow`);
-      await eventually(() => expect(started).toBe(true));
+      await eventually(() => expect(slow.started).toBe(true));
       await fastify.close();
       expect(await request).toEqual({ status: undefined }); // cut before its headers
-      await eventually(() => expect(gone).toBe(true)); // the server saw the cut too
-      finish();
+      await eventually(() => expect(slow.gone).toBe(true)); // the server saw the cut too
+      slow.finish();
       await eventually(() => expect(harness.finished.map(({ reason }) => reason)).toEqual(['aborted']));
     });
   });
@@ -200,6 +179,27 @@ describe('fastify.close()', () => {
     });
   });
 });
+
+/** A GET /slow whose handler (after leasing, with `lease`) waits for `finish()`: `started` once it waits, `gone` once its response closed. */
+function slowRoute({ lease }: { lease: boolean }): { started: boolean; gone: boolean; finish: () => void; setup: (app: FastifyInstance) => void } {
+  let finish!: () => void;
+  const gate = new Promise<void>((resolve) => (finish = resolve));
+  const slow = {
+    started: false,
+    gone: false,
+    finish,
+    setup: (app: FastifyInstance): void => {
+      app.get('/slow', async (request, reply) => {
+        if (lease) await request.db();
+        reply.raw.once('close', () => (slow.gone = true));
+        slow.started = true;
+        await gate;
+        return 'done';
+      });
+    },
+  };
+  return slow;
+}
 
 /** A socket that has sent all of a GET's head but its final CRLF; `response` is everything the server sends back. */
 async function rawRequestStarted(url: string, path: string): Promise<{ socket: net.Socket; response: Promise<string> }> {
