@@ -1,13 +1,15 @@
 // The audit: for each framework, the example app unguarded then guarded, under the same load.
+import { requestsFor } from './apps/index.ts';
 import { MODES, type ExampleServer, type Framework, type Mode } from './apps/types.ts';
 import type { Database } from './database.ts';
 import { runOnce, type RunResult, type RunSettings } from './run.ts';
 
 /** What the audit tells whoever shows its progress. */
 export interface ProgressSink {
-  /** Before the first run: how many requests the whole audit sends. */
-  begin(totalRequests: number): void;
-  runStarted(framework: Framework, mode: Mode): void;
+  /** Before the first run: how many requests the whole audit sends, in how many runs. */
+  begin(totalRequests: number, runs: number): void;
+  /** A run starts, which sends `requests`. */
+  runStarted(framework: Framework, mode: Mode, requests: number): void;
   requestDone(): void;
   runFinished(result: RunResult): void;
 }
@@ -36,12 +38,13 @@ export async function runAudit(options: AuditOptions): Promise<AuditResult> {
   const { progress } = options;
   const results: RunResult[] = [];
   const kept: KeptServer[] = [];
-  progress?.begin(options.requests * options.frameworks.length * MODES.length);
+  const perRun = options.frameworks.map((framework) => requestsFor(framework, options.requests));
+  progress?.begin(perRun.reduce((sum, count) => sum + count, 0) * MODES.length, options.frameworks.length * MODES.length);
   try {
     for (const framework of options.frameworks) {
       for (const mode of MODES) {
         options.signal?.throwIfAborted();
-        progress?.runStarted(framework, mode);
+        progress?.runStarted(framework, mode, requestsFor(framework, options.requests));
         const run = await runOnce({
           ...options,
           framework,

@@ -1,5 +1,6 @@
 // The command line: `npm start -- [options]`, parsed with node:util parseArgs.
 import { parseArgs } from 'node:util';
+import { ORM_MAX_REQUESTS } from './apps/index.ts';
 import { FRAMEWORKS, type Framework } from './apps/types.ts';
 
 export interface CliOptions {
@@ -29,16 +30,18 @@ export const HELP = `Usage: npm start -- [options]
 
 A leak audit on a real PostgreSQL: for each framework, an example app written by hand (acquire and
 release, release not in a finally) and the same app with closeguard's adapter run under the same
-load and the same injected faults; then how many connections each left borrowed.
+load and the same injected faults; then how many connections each left borrowed. Last, the app on
+Express written with Drizzle ORM, on a plain pg.Pool and on a GuardedPool given to the guard.
 PostgreSQL: DATABASE_URL when set, else an embedded server started and removed by the audit.
 
 Options:
-  --requests <n>        requests per run (default ${DEFAULTS.requests})
+  --requests <n>        requests per run (default ${DEFAULTS.requests}); drizzle's runs send at most ${ORM_MAX_REQUESTS}
   --concurrency <n>     requests in flight at once (default ${DEFAULTS.concurrency})
   --pool-max <n>        connections each run's pool may open (default ${DEFAULTS.poolMax})
   --acquire-timeout <ms>  how long a request waits for a connection before its app answers an
                         error (default ${DEFAULTS.acquireTimeoutMs})
-  --framework <name>    express, fastify or koa; repeat it or give a comma list (default: all)
+  --framework <name>    express, fastify, koa or drizzle (Express with Drizzle ORM); repeat it or
+                        give a comma list (default: all)
   --report <dir>        where the HTML report goes (default ${DEFAULTS.reportDir}/)
   --serve               after the audit, keep the guarded apps running until Ctrl-C
   -h, --help            this text

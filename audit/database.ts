@@ -11,6 +11,8 @@ export interface Database {
   origin: string;
   /** How many backends are connected with this application_name. */
   backendsFor(applicationName: string): Promise<number>;
+  /** Of them, how many sit idle inside a transaction (open, or aborted by an error). */
+  idleInTransaction(applicationName: string): Promise<number>;
   /** Ends the backends of this application_name (leaked connections a run cannot give back). */
   terminate(applicationName: string): Promise<void>;
   /** Closes the admin connection and stops the embedded server; idempotent. */
@@ -37,6 +39,13 @@ export async function openDatabase(root: string, databaseUrl = process.env.DATAB
     origin: launched ? 'embedded PostgreSQL (started for this run, removed after it)' : 'DATABASE_URL',
     async backendsFor(applicationName) {
       const result = await admin.query<{ count: number }>('SELECT count(*)::int AS count FROM pg_stat_activity WHERE application_name = $1', [applicationName]);
+      return result.rows[0]?.count ?? 0;
+    },
+    async idleInTransaction(applicationName) {
+      const result = await admin.query<{ count: number }>(
+        "SELECT count(*)::int AS count FROM pg_stat_activity WHERE application_name = $1 AND state LIKE 'idle in transaction%'",
+        [applicationName],
+      );
       return result.rows[0]?.count ?? 0;
     },
     async terminate(applicationName) {

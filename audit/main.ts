@@ -30,7 +30,7 @@ async function main(argv: readonly string[]): Promise<number> {
 }
 
 async function audit(options: CliOptions): Promise<number> {
-  const progress = createProgress(process.stderr, options.requests);
+  const progress = createProgress(process.stderr);
   const controller = new AbortController();
   let database: Database | undefined;
   let kept: KeptServer[] = [];

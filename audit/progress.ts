@@ -11,8 +11,8 @@ export interface Progress extends ProgressSink {
   stop(): void;
 }
 
-export function createProgress(stream: NodeJS.WriteStream = process.stderr, requestsPerRun = 0): Progress {
-  return stream.isTTY ? barProgress(stream) : plainProgress(stream, requestsPerRun);
+export function createProgress(stream: NodeJS.WriteStream = process.stderr): Progress {
+  return stream.isTTY ? barProgress(stream) : plainProgress(stream);
 }
 
 function barProgress(stream: NodeJS.WriteStream): Progress {
@@ -43,17 +43,19 @@ function barProgress(stream: NodeJS.WriteStream): Progress {
   };
 }
 
-function plainProgress(stream: NodeJS.WriteStream, requestsPerRun: number): Progress {
+function plainProgress(stream: NodeJS.WriteStream): Progress {
   let run = 0;
   let runs = 0;
   let done = 0;
+  let requestsPerRun = 0;
   const write = (line: string): void => void stream.write(`${line}\n`);
   return {
-    begin(total) {
-      runs = requestsPerRun > 0 ? Math.round(total / requestsPerRun) : 0;
+    begin(_total, runCount) {
+      runs = runCount;
     },
-    runStarted(framework, mode) {
+    runStarted(framework, mode, requests) {
       done = 0;
+      requestsPerRun = requests;
       write(`[${++run}/${runs}] ${framework} ${mode}: started`);
     },
     requestDone() {

@@ -2,10 +2,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { escapeXml as escape, renderChart } from './chart.ts';
-import { FAULT_EVERY, FAULTS } from './plan.ts';
+import { requestsFor } from './apps/index.ts';
 import { SAMPLE_EVERY_MS } from './sampler.ts';
 import type { RunResult, RunSettings } from './run.ts';
 import { HEADERS, tableRows } from './table.ts';
+import { renderWhatRan } from './what-ran.ts';
 
 export interface ReportInput {
   results: readonly RunResult[];
@@ -51,13 +52,14 @@ export function renderReport(input: ReportInput): string {
 </head>
 <body>
 <h1>closeguard leak audit</h1>
-<p class="lead">${settings.requests} requests per run, ${settings.concurrency} at once, pool max ${settings.poolMax},
+<p class="lead">${settings.requests} requests per run${ormRequests(results, settings)}, ${settings.concurrency} at once, pool max ${settings.poolMax},
 acquire timeout ${settings.acquireTimeoutMs} ms; ${escape(input.database)}; ${escape(input.finishedAt.toISOString())}.</p>
 ${verdict}
 <h2>Results</h2>
 ${renderTable(results)}
 <p>Leaked: connections still borrowed from the pool once the run settled. Backends: the
-PostgreSQL backends still connected for them (<code>pg_stat_activity</code> by <code>application_name</code>).
+PostgreSQL backends still connected for them (<code>pg_stat_activity</code> by <code>application_name</code>);
+under each chart, how many of those sit idle in a transaction, open or aborted.
 Peak: the most connections borrowed at once, of the pool's max. 5xx: answers with a 5xx status, by status (503: no connection within the acquire timeout, or shed by closeguard's backpressure). Latency counts answered requests only.</p>
 <h2>Borrowed connections over time</h2>
 <p>Sampled every ${SAMPLE_EVERY_MS} ms from the first request until the pool settled; the two runs of a framework share a time axis.</p>
@@ -65,18 +67,16 @@ Peak: the most connections borrowed at once, of the pool's max. 5xx: answers wit
 ${results.map((result) => renderRun(result, endOf(results, result))).join('\n')}
 </div>
 <h2>What ran</h2>
-<p>Each framework serves the same example app twice. <strong>Unguarded</strong>: acquire from the pool and
-<code>release()</code> by hand, not in a <code>finally</code>; a cursor stream released on <code>'end'</code>
-(<code>.pipe(res)</code> in Express); a transaction with no <code>ROLLBACK</code> on error.
-<strong>Guarded</strong>: the same routes behind closeguard's adapter, taking their connection from
-<code>req.db()</code> / <code>request.db()</code> / <code>ctx.db()</code> and never releasing it.
-One request in ${FAULT_EVERY} is a fault, in turn:</p>
-<ul>
-${Object.values(FAULTS).map((fault) => `<li>${escape(fault.what)}: <code>${escape(`${fault.step.method} ${fault.step.path}`)}</code></li>`).join('\n')}
-</ul>
+${renderWhatRan(results)}
 </body>
 </html>
 `;
+}
+
+/** The Drizzle app's runs are shorter than --requests: say so. */
+function ormRequests(results: readonly RunResult[], settings: RunSettings): string {
+  const orm = requestsFor('drizzle', settings.requests);
+  return results.some((result) => result.framework === 'drizzle') && orm < settings.requests ? ` (${orm} for drizzle)` : '';
 }
 
 function renderTable(results: readonly RunResult[]): string {
@@ -99,7 +99,8 @@ function leakClass(column: number, cell: string): string {
 
 function renderRun(result: RunResult, endMs: number): string {
   const title = `${result.framework} ${result.mode}`;
-  const note = `${result.leaked} leaked, peak ${result.peak}/${result.poolMax}, ${result.serverErrors} 5xx, ${(result.durationMs / 1000).toFixed(1)} s`;
+  const idle = result.idleInTransaction > 0 ? ` (${result.idleInTransaction} idle in transaction)` : '';
+  const note = `${result.leaked} leaked${idle}, peak ${result.peak}/${result.poolMax}, ${result.serverErrors} 5xx, ${(result.durationMs / 1000).toFixed(1)} s`;
   return `<figure class="run ${result.mode}"><figcaption>${escape(title)} <span>— ${escape(note)}</span></figcaption>
 ${renderChart(result.samples, { title: `${title}: borrowed connections over time`, poolMax: result.poolMax, color: COLORS[result.mode], endMs })}
 </figure>`;

@@ -1,8 +1,6 @@
 // One run: one framework, one mode, the plan's load; then what the pool and PostgreSQL still hold.
-import type { Pool } from 'generic-pool';
-import type pg from 'pg';
-import { createPool } from '@closeguard/pg';
-import { createServers } from './apps/index.ts';
+import { exampleApps, requestsFor } from './apps/index.ts';
+import type { AuditPool } from './apps/pools.ts';
 import type { ExampleServer, Framework, Mode } from './apps/types.ts';
 import type { Database } from './database.ts';
 import { runLoad, type Outcome } from './load.ts';
@@ -26,6 +24,8 @@ export interface RunResult extends Summary {
   leaked: number;
   /** Backends PostgreSQL still holds for those connections. */
   backends: number;
+  /** Of those backends, the ones idle inside a transaction (open, or aborted by an error). */
+  idleInTransaction: number;
   peak: number;
   durationMs: number;
   samples: Sample[];
@@ -53,12 +53,11 @@ let runCount = 0;
 export async function runOnce(options: RunOptions): Promise<{ result: RunResult; kept?: ExampleServer }> {
   const { framework, mode, database } = options;
   const applicationName = `closeguard-audit-${framework}-${mode}-${process.pid}-${++runCount}`;
-  const pool = createPool({ connectionString: database.url, application_name: applicationName }, { max: options.poolMax, acquireTimeoutMillis: options.acquireTimeoutMs });
-  let server: ExampleServer | undefined;
+  const app = exampleApps[framework];
+  const { server, pool } = await app.start(mode, { url: database.url, applicationName, max: options.poolMax, acquireTimeoutMs: options.acquireTimeoutMs });
   try {
-    server = await createServers[framework](mode, pool);
     const sampler = startSampler(() => pool.borrowed);
-    const steps = planRequests(options.requests);
+    const steps = planRequests(requestsFor(framework, options.requests), app.faults);
     const outcomes = await runLoad(steps, {
       port: server.port,
       concurrency: options.concurrency,
@@ -70,24 +69,25 @@ export async function runOnce(options: RunOptions): Promise<{ result: RunResult;
     const leaked = pool.borrowed;
     if (!options.keep) await server.close();
     const backends = await leakedBackends(database, applicationName, pool, leaked, options.keep === true);
+    const idleInTransaction = backends > 0 ? await database.idleInTransaction(applicationName) : 0;
     const result: RunResult = {
-      framework, mode, poolMax: options.poolMax, leaked, backends,
+      framework, mode, poolMax: options.poolMax, leaked, backends, idleInTransaction,
       peak: peakOf(samples),
       durationMs: samples.at(-1)?.ms ?? 0,
       samples,
       ...summarize(steps.slice(0, outcomes.length), outcomes),
     };
-    if (options.keep) return { result, kept: { port: server.port, close: () => closeKept(server!, pool) } };
+    if (options.keep) return { result, kept: { port: server.port, close: () => closeKept(server, pool) } };
     await release(database, applicationName, pool, leaked);
     return { result };
   } catch (error) {
-    await server?.close();
+    await server.close();
     await release(database, applicationName, pool, pool.borrowed);
     throw error;
   }
 }
 
-async function settle(pool: Pool<pg.Client>): Promise<void> {
+async function settle(pool: AuditPool): Promise<void> {
   const deadline = performance.now() + SETTLE_MAX_MS;
   let last = pool.borrowed;
   let since = performance.now();
@@ -102,12 +102,12 @@ async function settle(pool: Pool<pg.Client>): Promise<void> {
 }
 
 /**
- * The backends held for borrowed connections: with the idle ones ended (pool.clear()), all that
- * is left. A kept pool keeps its idle connections, so those are counted out instead.
+ * The backends held for borrowed connections: with the idle ones ended, all that is left. A kept
+ * pool keeps its idle connections, so those are counted out instead.
  */
-async function leakedBackends(database: Database, applicationName: string, pool: Pool<pg.Client>, leaked: number, keep: boolean): Promise<number> {
-  if (keep) return Math.max(0, (await database.backendsFor(applicationName)) - pool.available);
-  await pool.clear();
+async function leakedBackends(database: Database, applicationName: string, pool: AuditPool, leaked: number, keep: boolean): Promise<number> {
+  if (keep) return Math.max(0, (await database.backendsFor(applicationName)) - pool.idle);
+  await pool.endIdle();
   const deadline = performance.now() + BACKENDS_WAIT_MS;
   for (;;) {
     const count = await database.backendsFor(applicationName);
@@ -120,19 +120,17 @@ async function leakedBackends(database: Database, applicationName: string, pool:
  * Gives back what the run holds: a pool with nothing borrowed drains; leaked connections cannot
  * be given back (nobody holds them), so their backends are ended from the server side.
  */
-async function release(database: Database, applicationName: string, pool: Pool<pg.Client>, leaked: number): Promise<void> {
+async function release(database: Database, applicationName: string, pool: AuditPool, leaked: number): Promise<void> {
   if (leaked > 0) {
     await database.terminate(applicationName);
     return;
   }
-  await pool.drain();
-  await pool.clear();
+  await pool.end();
 }
 
-async function closeKept(server: ExampleServer, pool: Pool<pg.Client>): Promise<void> {
+async function closeKept(server: ExampleServer, pool: AuditPool): Promise<void> {
   await server.close();
-  await pool.drain();
-  await pool.clear();
+  await pool.end();
 }
 
 function delay(ms: number): Promise<void> {

@@ -12,7 +12,7 @@ const SEARCH_SQL = `SELECT id, name FROM (SELECT id, 'account-' || md5(id::text)
 /** A share computed inside the transaction: amount 0 is a division by zero, which aborts it. */
 export const TRANSFER_SQL = 'SELECT 1000 / $1::int AS share';
 export const SLOW_SQL = 'SELECT pg_sleep($1::float8) AS slept';
-const EXPORT_SQL = 'SELECT id, md5(id::text) AS digest FROM generate_series(1, $1::int) id';
+export const EXPORT_SQL = 'SELECT id, md5(id::text) AS digest FROM generate_series(1, $1::int) id';
 const CURSOR_BATCH_ROWS = 100;
 
 export const NDJSON = 'application/x-ndjson';

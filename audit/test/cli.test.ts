@@ -8,8 +8,8 @@ describe('parseCommand(argv)', () => {
   });
 
   it('takes --framework repeated or as a comma list, in the audit order, each once', () => {
-    const command = parseCommand(['--framework', 'koa,express', '--framework=koa']);
-    expect(command.kind === 'run' && command.options.frameworks).toEqual(['express', 'koa']);
+    const command = parseCommand(['--framework', 'drizzle,koa,express', '--framework=koa']);
+    expect(command.kind === 'run' && command.options.frameworks).toEqual(['express', 'koa', 'drizzle']);
   });
 
   it('reads numbers, --serve and --report', () => {
@@ -24,7 +24,7 @@ describe('parseCommand(argv)', () => {
     [['--requests', 'many'], /--requests takes a whole number ≥ 1; received 'many'/],
     [['--requests', '0'], /--requests takes a whole number ≥ 1/],
     [['--concurrency', '2.5'], /--concurrency takes a whole number/],
-    [['--framework', 'rails'], /--framework takes express, fastify, koa; received 'rails'/],
+    [['--framework', 'rails'], /--framework takes express, fastify, koa, drizzle; received 'rails'/],
     [['--report', ''], /--report takes a directory/],
     [['--bogus'], /Unknown option '--bogus'/],
     [['extra'], /Unexpected argument 'extra'/],
@@ -50,7 +50,7 @@ describe('the command line (a spawned process)', () => {
     const { code, stdout, stderr } = await runCli(['--framework', 'rails']);
     expect(code).toBe(2);
     expect(stdout).toBe('');
-    expect(stderr).toContain("closeguard audit: --framework takes express, fastify, koa; received 'rails'");
+    expect(stderr).toContain("closeguard audit: --framework takes express, fastify, koa, drizzle; received 'rails'");
     expect(stderr).toContain('npm start -- --help');
     expect(stderr).not.toContain('PostgreSQL');
   }, 30_000);

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl } from '../../packages/conformance/src/postgres/index.ts';
 import { runAudit, type AuditResult } from '../audit.ts';
 import { openDatabase } from '../database.ts';
+import { FAULTS } from '../plan.ts';
 import { writeReport } from '../report.ts';
 import { formatTable, HEADERS } from '../table.ts';
 import { CHROMIUM, ensureChromium, INSTALL_TIMEOUT_MS } from './chromium.ts';
@@ -25,7 +26,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'closeguard-audit-report-'));
   const database = await openDatabase(ROOT, databaseUrl());
   try {
-    audit = await runAudit({ ...SMALL, frameworks: ['express', 'koa'], database });
+    audit = await runAudit({ ...SMALL, frameworks: ['express', 'drizzle'], database });
   } finally {
     await database.stop();
   }
@@ -40,8 +41,8 @@ describe('the terminal table', () => {
   it('has the headers and one row per run, unguarded before guarded', () => {
     const lines = formatTable(audit.results).split('\n');
     for (const header of HEADERS) expect(lines[0]).toContain(header);
-    const rows = lines.filter((line) => /^(express|koa) /.test(line));
-    expect(rows.map((line) => line.split(/\s+/).slice(0, 2).join(' '))).toEqual(['express unguarded', 'express guarded', 'koa unguarded', 'koa guarded']);
+    const rows = lines.filter((line) => /^(express|drizzle) /.test(line));
+    expect(rows.map((line) => line.split(/\s+/).slice(0, 2).join(' '))).toEqual(['express unguarded', 'express guarded', 'drizzle unguarded', 'drizzle guarded']);
   });
 });
 
@@ -65,7 +66,7 @@ describe('the HTML report, in a real browser (chromium)', () => {
   it('has a table row per run and one SVG chart per run, as the browser parsed them', async () => {
     const { stdout: dom } = await run(CHROMIUM, [...CHROMIUM_FLAGS, '--dump-dom', `file://${reportPath}`], { timeout: BROWSER_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 });
     const rows = [...dom.matchAll(/<tr class="(unguarded|guarded)">\s*<td>(\w+)<\/td>/g)].map((match) => `${match[2]} ${match[1]}`);
-    expect(rows).toEqual(['express unguarded', 'express guarded', 'koa unguarded', 'koa guarded']);
+    expect(rows).toEqual(['express unguarded', 'express guarded', 'drizzle unguarded', 'drizzle guarded']);
     const headers = [...dom.matchAll(/<th>([^<]*)<\/th>/g)].map((match) => match[1]);
     expect(headers).toEqual([...HEADERS]);
     const charts = [...dom.matchAll(/<figure class="run (unguarded|guarded)">\s*<figcaption>(\w+) /g)].map((match) => `${match[2]} ${match[1]}`);
@@ -73,6 +74,14 @@ describe('the HTML report, in a real browser (chromium)', () => {
     expect(dom.match(/<svg class="chart"/g)).toHaveLength(audit.results.length);
     expect(dom.match(/<polyline /g)).toHaveLength(audit.results.length);
   }, BROWSER_TIMEOUT_MS);
+
+  it('says what the Drizzle app is, and how many of its leaked backends sit idle in a transaction', async () => {
+    const html = await readFile(reportPath, 'utf8');
+    expect(html).toContain('written with Drizzle ORM');
+    expect(html).toContain(FAULTS['hand-begin'].step.path);
+    const [, , drizzleUnguarded] = audit.results;
+    expect(html).toContain(`drizzle unguarded <span>— ${drizzleUnguarded!.leaked} leaked (${drizzleUnguarded!.idleInTransaction} idle in transaction)`);
+  });
 
   it('marks the unguarded leaks and the guarded zeros', async () => {
     const html = await readFile(reportPath, 'utf8');
