@@ -2,7 +2,7 @@
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { pgTable, serial, text } from 'drizzle-orm/pg-core';
-import { CLEAN, describeOrm, runSql } from './harness.ts';
+import { describeOrm, PLAIN_POOL, NO_LEAKS, runSql } from './harness.ts';
 
 const items = pgTable('orm_drizzle_items', { id: serial('id').primaryKey(), name: text('name').notNull() });
 
@@ -42,11 +42,6 @@ describeOrm({
       dispose: () => Promise.resolve(),
     };
   },
-  control: {
-    throwInTransaction: CLEAN,
-    handBegin: { borrowed: 0, idleInTransaction: 1, active: 0 },
-    sleep: { borrowed: 1, idleInTransaction: 0, active: 1 },
-    killedMidTransaction: CLEAN,
-  },
-  leaks: { throwInTransaction: 0, handBegin: 0, killedMidTransaction: 0 },
+  control: PLAIN_POOL,
+  leaks: NO_LEAKS,
 });

@@ -11,7 +11,7 @@ import { CLEAN, type CaseName, type Observed, type OrmLibrary } from './library.
 import { Holds, PATHS, startServer, type Framework, type OrmServer } from './servers.ts';
 
 export { runSql } from './database.ts';
-export { CLEAN, ndjson, STREAM_ROWS } from './library.ts';
+export { ndjson, NO_LEAKS, PLAIN_POOL, PLAIN_POOL_STREAMS, STREAM_ROWS } from './library.ts';
 export type { OrmLibrary } from './library.ts';
 
 const CASES: Record<CaseName, string> = {

@@ -2,7 +2,7 @@
 // pool, a pg.Pool included, instead of building its own tarn pool from `connection`); .stream()
 // needs pg-query-stream.
 import { knex } from 'knex';
-import { CLEAN, describeOrm, ndjson, runSql, STREAM_ROWS } from './harness.ts';
+import { describeOrm, PLAIN_POOL, PLAIN_POOL_STREAMS, NO_LEAKS, ndjson, runSql, STREAM_ROWS } from './harness.ts';
 
 describeOrm({
   title: 'Knex (client pg, connectionPool)',
@@ -52,13 +52,6 @@ describeOrm({
       dispose: () => db.destroy(),
     };
   },
-  control: {
-    throwInTransaction: CLEAN,
-    handBegin: { borrowed: 0, idleInTransaction: 1, active: 0 },
-    sleep: { borrowed: 1, idleInTransaction: 0, active: 1 },
-    stream: { express: { borrowed: 1, idleInTransaction: 0, active: 1 }, fastify: CLEAN },
-    killedMidTransaction: CLEAN,
-    unendedTransaction: { borrowed: 1, idleInTransaction: 1, active: 0 },
-  },
-  leaks: { throwInTransaction: 0, handBegin: 0, killedMidTransaction: 0, unendedTransaction: 1 },
+  control: { ...PLAIN_POOL, ...PLAIN_POOL_STREAMS },
+  leaks: { ...NO_LEAKS, unendedTransaction: 1 },
 });

@@ -1,7 +1,7 @@
 // Kysely with its PostgresDialect on a pg.Pool, and pg-cursor for .stream(), the way its docs set it up.
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import Cursor from 'pg-cursor';
-import { CLEAN, describeOrm, ndjson, runSql, STREAM_ROWS } from './harness.ts';
+import { describeOrm, PLAIN_POOL, PLAIN_POOL_STREAMS, NO_LEAKS, ndjson, runSql, STREAM_ROWS } from './harness.ts';
 
 interface Database {
   orm_kysely_items: { id: import('kysely').Generated<number>; name: string };
@@ -55,13 +55,6 @@ describeOrm({
       dispose: () => Promise.resolve(),
     };
   },
-  control: {
-    throwInTransaction: CLEAN,
-    handBegin: { borrowed: 0, idleInTransaction: 1, active: 0 },
-    sleep: { borrowed: 1, idleInTransaction: 0, active: 1 },
-    stream: { express: { borrowed: 1, idleInTransaction: 0, active: 1 }, fastify: CLEAN },
-    killedMidTransaction: CLEAN,
-    unendedTransaction: { borrowed: 1, idleInTransaction: 1, active: 0 },
-  },
-  leaks: { throwInTransaction: 0, handBegin: 0, killedMidTransaction: 0, unendedTransaction: 1 },
+  control: { ...PLAIN_POOL, ...PLAIN_POOL_STREAMS },
+  leaks: { ...NO_LEAKS, unendedTransaction: 1 },
 });

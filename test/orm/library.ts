@@ -42,6 +42,27 @@ export interface Observed {
 /** Nothing borrowed, nothing left open, nothing running. */
 export const CLEAN: Observed = { borrowed: 0, idleInTransaction: 0, active: 0 };
 
+/**
+ * What a plain pg.Pool is left with after the cases every library runs — the same for all four as
+ * measured: their transaction APIs give everything back on a throw and on a killed backend; a
+ * `BEGIN` by hand leaves its backend idle in transaction; a hang-up leaves the query running.
+ */
+export const PLAIN_POOL = {
+  throwInTransaction: CLEAN,
+  handBegin: { borrowed: 0, idleInTransaction: 1, active: 0 },
+  sleep: { borrowed: 1, idleInTransaction: 0, active: 1 },
+  killedMidTransaction: CLEAN,
+} as const satisfies Partial<Record<CaseName, Observed>>;
+
+/** The streamed cases on a plain pg.Pool (Kysely, Knex): pipe() on Express leaves the cursor running; Fastify destroys the stream. */
+export const PLAIN_POOL_STREAMS = {
+  stream: { express: { borrowed: 1, idleInTransaction: 0, active: 1 }, fastify: CLEAN },
+  unendedTransaction: { borrowed: 1, idleInTransaction: 1, active: 0 },
+} as const satisfies Partial<Record<CaseName, ControlOutcome>>;
+
+/** Leaks GuardedPool reports in the cases every library runs: none (the library's own checkouts). */
+export const NO_LEAKS = { throwInTransaction: 0, handBegin: 0, killedMidTransaction: 0 } as const;
+
 export type CaseName = 'throwInTransaction' | 'handBegin' | 'sleep' | 'stream' | 'killedMidTransaction' | 'unendedTransaction';
 
 /** What the control shows for a case: the same on both frameworks, or per framework. */

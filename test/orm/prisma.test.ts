@@ -1,7 +1,7 @@
 // Prisma 7 with @prisma/adapter-pg on a pg.Pool: `new PrismaClient({ adapter: new PrismaPg(pool) })`,
 // the way its docs set it up. PrismaPg uses the pool as it is only when it is `instanceof pg.Pool`.
 import { PrismaPg } from '@prisma/adapter-pg';
-import { CLEAN, describeOrm, runSql } from './harness.ts';
+import { describeOrm, PLAIN_POOL, NO_LEAKS, runSql } from './harness.ts';
 import { loadPrismaClient, type PrismaClientClass } from './prisma-client.ts';
 
 let PrismaClient: PrismaClientClass;
@@ -46,11 +46,6 @@ describeOrm({
       dispose: () => prisma.$disconnect(),
     };
   },
-  control: {
-    throwInTransaction: CLEAN,
-    handBegin: { borrowed: 0, idleInTransaction: 1, active: 0 },
-    sleep: { borrowed: 1, idleInTransaction: 0, active: 1 },
-    killedMidTransaction: CLEAN,
-  },
-  leaks: { throwInTransaction: 0, handBegin: 0, killedMidTransaction: 0 },
+  control: PLAIN_POOL,
+  leaks: NO_LEAKS,
 });
