@@ -9,6 +9,7 @@ export { checkHostOptions, checkLogger } from './host/host-options.ts';
 export { enterGuard, leasesFor } from './guard/middleware.ts';
 export { createCheckouts } from './guard/checkouts.ts';
 export { poolCheckouts } from './guard/pool.ts';
+export { checkTransactionOption } from './guard/transaction-options.ts';
 
 export type { HostScope, ScopeOptions } from './host/scope.ts';
 export type { HostRequestOptions } from './host/host-request.ts';
@@ -20,3 +21,4 @@ export type { Waiting } from './guard/admission.ts';
 export type { Checkouts, CheckoutsLogger, CheckoutsOptions } from './guard/checkouts.ts';
 export type { CheckoutCallback, GiveBack } from './guard/request-checkouts.ts';
 export type { CheckoutPool } from './guard/pool.ts';
+export type { TransactionMode, TransactionSettings } from './guard/transaction-options.ts';

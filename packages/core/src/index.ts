@@ -5,12 +5,14 @@ export { currentScope } from './host/scope.ts';
 export { channelNames, signals } from './host/signals.ts';
 export { ConnectionClosingMiddleware } from './guard/middleware.ts';
 export { connection } from './guard/connection.ts';
+export { transaction } from './guard/transaction-route.ts';
 export { poolPolicy } from './guard/pool.ts';
 
 export type { ErrorCode } from './contract/errors.ts';
 export type { LeakMessage, RequestExceptionMessage, RequestFinishedMessage, RequestStartedMessage, Signal } from './host/signals.ts';
 export type { ConnectionClosingOptions, LeakReport } from './guard/options.ts';
-export type { PoolLike, PoolPolicy } from './guard/pool.ts';
+export type { JoinedCheckout, PoolLike, PoolPolicy } from './guard/pool.ts';
+export type { TransactionOptions } from './guard/transaction-options.ts';
 export type { GuardStats, PoolStats } from './guard/stats.ts';
 export type {
   AbortReason,

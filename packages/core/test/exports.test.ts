@@ -18,6 +18,7 @@ describe('@closeguard/core exports', () => {
         'isCloseguardError',
         'poolPolicy',
         'signals',
+        'transaction',
         'validate',
       ].sort(),
     );
@@ -26,7 +27,7 @@ describe('@closeguard/core exports', () => {
   it('exposes what hosts and adapters use under @closeguard/core/host, and none of it at the root', () => {
     const names = Object.keys(host);
     expect(names.sort()).toEqual(
-      ['DEFAULT_ABORT_GRACE_MS', 'GatewayReadable', 'HostRequest', 'closeReason', 'checkHostOptions', 'checkLogger', 'createCheckouts', 'createScope', 'drive', 'enterGuard', 'leasesFor', 'poolCheckouts'].sort(),
+      ['DEFAULT_ABORT_GRACE_MS', 'GatewayReadable', 'HostRequest', 'closeReason', 'checkHostOptions', 'checkLogger', 'checkTransactionOption', 'createCheckouts', 'createScope', 'drive', 'enterGuard', 'leasesFor', 'poolCheckouts'].sort(),
     );
     for (const name of names) expect(core).not.toHaveProperty(name);
   });

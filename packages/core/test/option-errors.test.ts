@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CloseguardTypeError, ConnectionClosingMiddleware, isCloseguardError, validate, type ConnectionClosingOptions } from '@closeguard/core';
+import { CloseguardTypeError, ConnectionClosingMiddleware, isCloseguardError, transaction, validate, type ConnectionClosingOptions } from '@closeguard/core';
 import { checkHostOptions, checkLogger, createScope } from '@closeguard/core/host';
 
 const quiet = { error: () => undefined };
@@ -27,6 +27,13 @@ describe('a wrong option or argument in @closeguard/core', () => {
     ['maxAge', () => guard({ pool, maxAge: -1 }), 'ERR_CLOSEGUARD_INVALID_OPTION', /maxAge/],
     ['healthCheck', () => guard({ pool, healthCheck: 'yes' }), 'ERR_CLOSEGUARD_INVALID_OPTION', /healthCheck/],
     ['onLeak', () => guard({ pool, onLeak: 'log' }), 'ERR_CLOSEGUARD_INVALID_OPTION', /onLeak/],
+    ['transaction', () => guard({ pool, transaction: 'yes' }), 'ERR_CLOSEGUARD_INVALID_OPTION', /option transaction must be a boolean or \{ commitOn, commitAfterHangUp \}; received "yes"/],
+    ['transaction.commitOn', () => guard({ pool, transaction: { commitOn: 200 } }), 'ERR_CLOSEGUARD_INVALID_OPTION', /transaction.commitOn must be a function/],
+    ['transaction.commitAfterHangUp', () => guard({ pool, transaction: { commitAfterHangUp: 'yes' } }), 'ERR_CLOSEGUARD_INVALID_OPTION', /transaction.commitAfterHangUp must be a boolean/],
+    ['transaction setting', () => guard({ pool, transaction: { commitOnStatus: () => true } }), 'ERR_CLOSEGUARD_INVALID_OPTION', /has no setting commitOnStatus/],
+    ['transaction without a policy', () => guard({ pool, transaction: true }), 'ERR_CLOSEGUARD_INVALID_OPTION', /option transaction cannot be on: pool 'default' has no policy that begins, commits and rolls back/],
+    ['transaction(setting)', () => transaction(5 as never), 'ERR_CLOSEGUARD_INVALID_OPTION', /transaction\(setting\) must be a boolean/],
+    ['transaction()(app)', () => transaction(false)('app' as never), 'ERR_CLOSEGUARD_INVALID_ARGUMENT', /transaction\(setting\)\(app\) takes a gateway app/],
     ['host options', () => checkHostOptions('requestListener', 5), 'ERR_CLOSEGUARD_INVALID_OPTION', /options object/],
     ['abortGrace', () => checkHostOptions('requestListener', { abortGrace: -1 }), 'ERR_CLOSEGUARD_INVALID_OPTION', /abortGrace/],
     ['logger', () => checkLogger('gateway', {}), 'ERR_CLOSEGUARD_INVALID_OPTION', /logger/],

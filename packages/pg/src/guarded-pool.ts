@@ -60,16 +60,16 @@ export class GuardedPool extends pg.Pool {
     this.#own = false;
     const checkouts = this[poolCheckouts];
     if (callback !== undefined) {
-      checkouts.checkout((error, client, giveBack) => {
-        if (client !== undefined) client.release = giveBack!;
+      checkouts.checkout((error, client, giveBack, joined) => {
+        if (client !== undefined && joined !== true) client.release = giveBack!;
         callback(error, client, giveBack ?? ignore);
       }, own);
       return;
     }
     return new Promise((resolve, reject) => {
-      checkouts.checkout((error, client, giveBack) => {
+      checkouts.checkout((error, client, giveBack, joined) => {
         if (client === undefined) return reject(error ?? new Error('pg.Pool gave no client'));
-        client.release = giveBack!;
+        if (joined !== true) client.release = giveBack!;
         resolve(client);
       }, own);
     });

@@ -1,6 +1,10 @@
 import { poolPolicy, type PoolLike, type PoolPolicy } from '@closeguard/core';
 import pg from 'pg';
+import { joinClient } from './joined-client.ts';
 import { pgPolicy } from './policy.ts';
+
+/** A GuardedPool's policy: pg's, and its checkouts join a request's transaction. */
+const guardedPolicy: PoolPolicy<pg.Client> = { ...pgPolicy, join: joinClient };
 
 /** pg-pool's own per-checkout `release`, kept before closeguard puts its give-back in its place. */
 const pgRelease: unique symbol = Symbol('closeguard.pg.release');
@@ -43,7 +47,7 @@ export function leaseView(pool: pg.Pool): PoolLike<pg.PoolClient> & { [poolPolic
       return pool.waitingCount;
     },
     drain: () => (pool.ending ? Promise.resolve() : pool.end()),
-    [poolPolicy]: pgPolicy,
+    [poolPolicy]: guardedPolicy,
   };
 }
 

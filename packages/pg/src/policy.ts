@@ -27,6 +27,21 @@ export const pgPolicy: PoolPolicy<pg.Client> = {
     return true;
   },
   cancel: cancelQuery,
+  begin: (client) => client.query('BEGIN'),
+  async commit(client) {
+    // PostgreSQL answers COMMIT in a failed transaction with a ROLLBACK, and no error.
+    if (transactionStatus(client) === 'failed') {
+      await client.query('ROLLBACK');
+      throw new Error('a statement failed inside the transaction, so PostgreSQL could only roll it back');
+    }
+    const { command } = await client.query('COMMIT');
+    if (command !== 'COMMIT') throw new Error(`COMMIT ended in ${command}`);
+  },
+  async rollback(client) {
+    // A connection that died ended its transaction with it (the server rolled it back).
+    if (stateOf(client)?.broken === true || transactionStatus(client) === 'idle') return;
+    await client.query('ROLLBACK');
+  },
 };
 
 /** False once the client errored, its connection ended, or it sits in a failed transaction. */

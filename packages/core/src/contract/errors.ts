@@ -107,6 +107,14 @@ const catalog = {
     status: 500,
     fix: 'the request is over, so its connections were given back; do not keep using the request after its response',
   },
+  ERR_CLOSEGUARD_COMMIT_FAILED: {
+    status: 500,
+    fix: "the request's transaction could not be committed (a deferred constraint failed, a statement in it failed, the connection broke) and nothing of it was kept; the cause says what the database said. Fix what failed, or catch the error in your error handler",
+  },
+  ERR_CLOSEGUARD_TRANSACTION_BEGUN: {
+    status: 500,
+    fix: 'a route turned request transactions on or off after the request had leased a connection; put transaction() (or the route config) before any middleware that calls db() or queries a GuardedPool',
+  },
   ERR_CLOSEGUARD_LEAK: {
     status: 500,
     fix: 'a connection acquired by hand was not released by the end of its request; release it in a finally, or use connection() and let the request give it back',

@@ -1,9 +1,11 @@
 import type { Admission } from './admission.ts';
 import { isThenable } from '../contract/checks.ts';
-import { CloseguardError } from '../contract/errors.ts';
+import { CloseguardError, CloseguardTypeError } from '../contract/errors.ts';
 import { isVerdict, judge, type DestroyCause, type PoolEntry, type Reporter, type Verdict } from './release-policy.ts';
 import type { Finisher, HostScope } from '../host/scope.ts';
 import type { RequestCheckouts } from './request-checkouts.ts';
+import { RequestTransaction, type TransactionCounts } from './transaction.ts';
+import type { TransactionMode } from './transaction-options.ts';
 import type { RegisteredConnection, RequestScope } from '../contract/types.ts';
 
 /** Counters kept across requests, read by `stats()`. */
@@ -13,6 +15,7 @@ export class Ledger {
   destroyed: Record<DestroyCause, number> = { unusable: 0, obsolete: 0, abandoned: 0 };
   abandonedWaits = 0;
   leaksReclaimed = 0;
+  transactions: TransactionCounts = { committed: 0, rolledBack: 0 };
 }
 
 /** The requests in flight, newest first: a list through their leases (no Set to hash into on every request). */
@@ -34,6 +37,10 @@ export interface LeaseContext {
   readonly maxAgeMs: number;
   readonly graceMs: number;
   readonly healthCheck: boolean | ((resource: unknown) => boolean | PromiseLike<boolean>);
+  /** Every request's transaction setting unless a route says otherwise (`useTransaction()`). */
+  readonly transaction: TransactionMode;
+  /** Why the pools cannot run request transactions, or undefined when they can. */
+  readonly transactionsUnsupported: string | undefined;
 }
 
 /**
@@ -68,6 +75,12 @@ export class RequestLeases implements Finisher {
   #older: RequestLeases | undefined = undefined;
   /** What pools that hand out connections by themselves (a guarded pg.Pool) handed out in this request, once one did. */
   checkouts: RequestCheckouts | undefined = undefined;
+  /** The request's own transaction setting (a route's `transaction()`); undefined: the guard's. */
+  #mode: TransactionMode | undefined = undefined;
+  /** The request's transaction, once it is on and a lease (or a checkout) asked for a connection. */
+  #transaction: RequestTransaction | undefined = undefined;
+  /** The host settled the request's transaction (or found none to settle): later leases begin none. */
+  #transactionSettled = false;
 
   /** Starts a request's leases and counts it in flight until `finish()` has given everything back. */
   constructor(scope: RequestScope, context: LeaseContext) {
@@ -125,6 +138,58 @@ export class RequestLeases implements Finisher {
     this.checkouts?.cancelRunning();
   }
 
+  /** The request's transaction setting: a route's own (`useTransaction()`), else the guard's `transaction` option. */
+  get transactionMode(): TransactionMode {
+    return this.#mode ?? this.#context.transaction;
+  }
+
+  /**
+   * A route's own transaction setting (the adapters' `transaction()`): its settings, or false.
+   * @throws CloseguardTypeError `ERR_CLOSEGUARD_INVALID_OPTION` turning transactions on when the
+   * pools cannot run them; CloseguardError `ERR_CLOSEGUARD_TRANSACTION_BEGUN` turning them on or
+   * off after the request leased a connection.
+   */
+  useTransaction(mode: TransactionMode): void {
+    const unsupported = this.#context.transactionsUnsupported;
+    if (mode !== false && unsupported !== undefined) {
+      throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `transaction() cannot turn request transactions on: ${unsupported}`);
+    }
+    if (this.leasing && (mode === false) !== (this.transactionMode === false)) {
+      throw new CloseguardError('ERR_CLOSEGUARD_TRANSACTION_BEGUN', `transaction(${mode !== false}) came after the request leased a connection`);
+    }
+    this.#mode = mode;
+    if (mode !== false && this.#transaction !== undefined) this.#transaction.settings = mode;
+  }
+
+  /**
+   * Hosts: the response's status is known and nothing of it went out yet (the point to call it
+   * for each framework: docs/transactions.md). Commits the request's transaction when nothing
+   * failed, the status commits and the client is still there, else rolls it back; a connection
+   * leased from now on runs outside it. Once: a later call does nothing.
+   * @param failed the handler chain failed (a thrown error the framework answers)
+   * @returns undefined when nothing is to be done (no transaction, or the common request that
+   * did not lease); else a promise that rejects with `ERR_CLOSEGUARD_COMMIT_FAILED` when COMMIT
+   * failed — answer that error instead of the response (500).
+   */
+  settleTransaction(status: number, failed: boolean): Promise<void> | undefined {
+    this.#transactionSettled = true;
+    return this.#transaction?.settle(status, failed, isAborted(this.scope));
+  }
+
+  /** Whether a pool's own checkout made now, from a pool of the guard of `context`, joins the request's transaction. */
+  joinsTransaction(context: LeaseContext): boolean {
+    return this.#context === context && this.#transactionToBegin() !== undefined;
+  }
+
+  /** The transaction a lease made now begins on its connection, made on first need; undefined when none. */
+  #transactionToBegin(): RequestTransaction | undefined {
+    if (this.#transactionSettled) return undefined;
+    if (this.#transaction !== undefined) return this.#transaction;
+    const mode = this.transactionMode;
+    if (mode === false) return undefined;
+    return (this.#transaction = new RequestTransaction(mode, this.#context.ledger.transactions, this.scope));
+  }
+
   /** The request's connection for `alias`, leasing it on first use (typed by `Register`, see `connection()`). */
   get<T = RegisteredConnection>(alias = 'default'): Promise<T> {
     return this.#get(alias) as Promise<T>;
@@ -159,8 +224,17 @@ export class RequestLeases implements Finisher {
     this.#ended = true;
     // A pool's own checkouts go back first (leaks reported); the admission place once everything is back.
     const checkouts = this.checkouts?.finish();
-    if (checkouts !== undefined) return checkouts.then(() => this.#finishLeases());
-    return this.#finishLeases();
+    const transaction = this.#transaction;
+    if (transaction === undefined) {
+      if (checkouts !== undefined) return checkouts.then(() => this.#finishLeases());
+      return this.#finishLeases();
+    }
+    // The transaction ends (committed or rolled back) before its connections go back.
+    const end = (): Promise<void> | undefined => {
+      const ending = transaction.finish(this.scope.closeReason);
+      return ending === undefined ? this.#finishLeases() : ending.then(() => this.#finishLeases());
+    };
+    return checkouts === undefined ? end() : checkouts.then(end);
   }
 
   #finishLeases(): Promise<void> | undefined {
@@ -193,10 +267,27 @@ export class RequestLeases implements Finisher {
   /** Leases from `entry` once the request holds an admission place (taken by its first lease). */
   #lease(entry: PoolEntry, first: boolean): Promise<unknown> {
     const admitted = this.#admission ?? this.#admit();
-    if (admitted === true) return this.#acquire(entry, first);
-    const lease = admitted.then(() => this.#acquire(entry, first));
+    const transaction = this.#transactionToBegin();
+    if (admitted === true && transaction === undefined) return this.#acquire(entry, first);
+    const acquired = admitted === true ? this.#acquire(entry, first) : admitted.then(() => this.#acquire(entry, first));
+    const lease = transaction === undefined ? acquired : acquired.then((resource) => this.#begin(transaction, entry, resource, first));
     lease.catch(ignore); // the caller's to handle, when it awaits the lease
     return lease;
+  }
+
+  /** Opens the request's transaction on a connection just leased; one whose BEGIN failed is destroyed, and the lease rejects. */
+  async #begin(transaction: RequestTransaction, entry: PoolEntry, resource: unknown, first: boolean): Promise<unknown> {
+    try {
+      await transaction.begin(entry, resource);
+      return resource;
+    } catch (error) {
+      // Unless finish() took the first connection already (the request ended while BEGIN ran), it goes back here.
+      if (!(first && this.#ended)) {
+        if (first) this.#firstResource = PENDING;
+        void giveBack(entry, resource, 'unusable', this.#context.ledger, this.scope);
+      }
+      throw error;
+    }
   }
 
   /**

@@ -62,6 +62,8 @@ export class ConnectionClosingMiddleware {
       maxAgeMs: this.#settings.maxAge,
       graceMs: this.#settings.abortGrace,
       healthCheck: this.#settings.healthCheck,
+      transaction: this.#settings.transaction,
+      transactionsUnsupported: this.#settings.transactionsUnsupported,
     };
     for (const [alias, checkouts] of this.#settings.checkouts) {
       attachCheckouts(checkouts, { entry: this.#entry(alias), context: this.#context, onLeak: this.#settings.onLeak });

@@ -5,6 +5,7 @@ import type { Checkouts } from './checkouts.ts';
 import { isCheckoutPool, isPoolLike, poolCheckouts, type CheckoutPool, type PoolLike } from './pool.ts';
 import { PoolEntry } from './release-policy.ts';
 import type { LeakMessage } from '../host/signals.ts';
+import { checkTransactionOption, transactionsUnsupported, type TransactionMode, type TransactionOptions } from './transaction-options.ts';
 
 /** A leak report: a connection acquired by hand through `track(pool)` and not released in its request. */
 export type LeakReport = Pick<LeakMessage, 'stack' | 'route' | 'heldMs' | 'alias'>;
@@ -35,6 +36,15 @@ export interface ConnectionClosingOptions {
   onLeak?: (leak: LeakReport) => void;
   /** Turn on AsyncLocalStorage so `connection()` and `currentScope()` work (costs a few %). Default false; `track()` and a `GuardedPool` turn it on. */
   asyncContext?: boolean;
+  /**
+   * Request transactions (Django's `ATOMIC_REQUESTS`): each request's connection runs inside
+   * `BEGIN … COMMIT`, committed before its response goes out when the status commits (default 2xx
+   * and 3xx) and the client is still there, rolled back on a thrown error, another status, a
+   * hang-up, a timeout or shutdown. A `GuardedPool`'s checkouts in the request join it. Per route:
+   * the adapters' `transaction(false)` (or `true`), Fastify's route `config.closeguard.transaction`.
+   * Default false. See docs/transactions.md.
+   */
+  transaction?: boolean | TransactionOptions;
 }
 
 export interface Settings {
@@ -49,6 +59,10 @@ export interface Settings {
   abortGrace: number;
   onLeak: ((leak: LeakReport) => void) | undefined;
   asyncContext: boolean;
+  /** Every request's transaction setting unless a route says otherwise. */
+  transaction: TransactionMode;
+  /** Why the pools cannot run request transactions (a route that turns one on is refused), or undefined. */
+  transactionsUnsupported: string | undefined;
 }
 
 const DEFAULT_QUEUE_TIMEOUT_MS = 5_000;
@@ -77,6 +91,11 @@ export function checkMiddlewareOptions(options: ConnectionClosingOptions): Setti
   if (options.onLeak !== undefined && typeof options.onLeak !== 'function') {
     throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `option onLeak must be a function; received ${typeof options.onLeak}`);
   }
+  const transaction = checkTransactionOption(options.transaction, 'option transaction') ?? false;
+  const unsupported = transactionsUnsupported(entries, new Set(checkouts.keys()));
+  if (transaction !== false && unsupported !== undefined) {
+    throw new CloseguardTypeError('ERR_CLOSEGUARD_INVALID_OPTION', `option transaction cannot be on: ${unsupported}`);
+  }
   return {
     entries,
     checkouts,
@@ -88,6 +107,8 @@ export function checkMiddlewareOptions(options: ConnectionClosingOptions): Setti
     abortGrace: options.abortGrace ?? DEFAULT_ABORT_GRACE_MS,
     onLeak: options.onLeak,
     asyncContext: options.asyncContext === true || checkouts.size > 0,
+    transaction,
+    transactionsUnsupported: unsupported,
   };
 }
 

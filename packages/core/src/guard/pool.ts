@@ -35,6 +35,30 @@ export interface PoolPolicy<R = unknown> {
   check?(resource: R): boolean | PromiseLike<boolean>;
   /** Stops what runs on it server-side before it is destroyed (a cancel request). */
   cancel?(resource: R): PromiseLike<unknown>;
+  /** Opens a transaction on it (`BEGIN`): a request transaction's first statement (the `transaction` option). */
+  begin?(resource: R): PromiseLike<unknown>;
+  /**
+   * Commits its transaction; rejects when the database did not commit it (a deferred constraint
+   * failed, or a statement failed inside it and the database rolled it back instead).
+   */
+  commit?(resource: R): PromiseLike<unknown>;
+  /** Rolls its transaction back. */
+  rollback?(resource: R): PromiseLike<unknown>;
+  /**
+   * For a pool that hands out connections by itself (a guarded pg.Pool): the request transaction's
+   * connection as one more of its own checkouts, for a library that checks out inside a transaction
+   * request — its `BEGIN`/`COMMIT`/`ROLLBACK` become savepoints of the request's transaction, its
+   * `release()` calls `checkout.release()` and gives nothing back: the request's lease does at its end.
+   */
+  join?(resource: R, checkout: JoinedCheckout): R;
+}
+
+/** One of a library's checkouts that joined the request transaction's connection (see `PoolPolicy.join`). */
+export interface JoinedCheckout {
+  /** False once its request ended: the connection went back to the pool and is no longer the checkout's to use. */
+  readonly active: boolean;
+  /** The library gave the checkout back (pg's `release(error?)`): the connection stays the request's. */
+  release(error?: unknown): void;
 }
 
 /** The key under which a pool carries its `PoolPolicy`. */

@@ -2,6 +2,7 @@ import { CloseguardError } from '../contract/errors.ts';
 import { signals } from '../host/signals.ts';
 import { acquireUnlessAborted, attemptLimit, giveBack, type LeaseContext, type RequestLeases } from './leases.ts';
 import type { LeakReport } from './options.ts';
+import type { JoinedCheckout } from './pool.ts';
 import { isVerdict, judge, type PoolEntry, type Verdict } from './release-policy.ts';
 
 /** A guard's side of a pool it was given that hands out connections by itself (see `Checkouts`). */
@@ -19,8 +20,12 @@ export interface CheckoutLink {
  */
 export type GiveBack = (error?: unknown) => void;
 
-/** Told once how a checkout went: the connection and how to give it back, or why there is none. */
-export type CheckoutCallback<R> = (error: Error | undefined, resource: R | undefined, giveBack: GiveBack | undefined) => void;
+/**
+ * Told once how a checkout went: the connection and how to give it back, or why there is none.
+ * `joined`: the connection is the request transaction's, wrapped by the pool's `join` (its own
+ * `release()` is the give-back already: leave it as it is).
+ */
+export type CheckoutCallback<R> = (error: Error | undefined, resource: R | undefined, giveBack: GiveBack | undefined, joined?: boolean) => void;
 
 const UNUSABLE: Verdict = Object.freeze({ action: 'destroy', cause: 'unusable' });
 
@@ -34,6 +39,8 @@ class Held {
     readonly resource: unknown,
     /** Where the app checked it out (its stack is read only for a leak); undefined for the pool's own `query()`. */
     readonly checkedOutAt: Error | undefined,
+    /** It joined the request's transaction: the connection is the request's lease, given back with it. */
+    readonly joined = false,
   ) {}
 }
 
@@ -66,6 +73,10 @@ export class RequestCheckouts {
   take(link: CheckoutLink, own: boolean, callback: CheckoutCallback<unknown>): void {
     const leases = this.#leases;
     const checkedOutAt = own ? undefined : new Error('checked out here');
+    if (leases.joinsTransaction(link.context)) {
+      this.#join(link, checkedOutAt, callback);
+      return;
+    }
     // The admission place is the request's guard's: a pool of another guard (nested) takes none.
     const admitted = leases.sharesGuardWith(link.context) ? leases.admitted() : true;
     const acquired = admitted === true ? this.#acquire(link) : admitted.then(() => this.#acquire(link));
@@ -85,6 +96,34 @@ export class RequestCheckouts {
     );
   }
 
+  /**
+   * In a transaction request, a checkout is the request's own connection — its lease, which began
+   * the transaction — as the pool's policy joins it: the library's BEGIN/COMMIT/ROLLBACK become
+   * savepoints, its release() gives nothing back (the request does, at its end).
+   */
+  #join(link: CheckoutLink, checkedOutAt: Error | undefined, callback: CheckoutCallback<unknown>): void {
+    const leases = this.#leases;
+    leases.get(link.entry.alias).then(
+      (resource) => {
+        if (leases.ended) {
+          callback(new CloseguardError('ERR_CLOSEGUARD_REQUEST_ENDED', 'a connection was checked out after its request ended'), undefined, undefined);
+          return;
+        }
+        const held = new Held(link, resource, checkedOutAt, true);
+        this.#held.add(held);
+        const release = (error?: unknown): void => this.#givenBack(held, error);
+        const checkout: JoinedCheckout = {
+          get active() {
+            return !leases.ended;
+          },
+          release,
+        };
+        callback(undefined, link.entry.policy.join!(resource, checkout), release, true);
+      },
+      (error: unknown) => callback(error instanceof Error ? error : new Error(String(error)), undefined, undefined),
+    );
+  }
+
   /** Reclaims what the app did not give back, then waits for every give-back; never rejects. */
   finish(): Promise<void> | undefined {
     const { scope } = this.#leases;
@@ -93,6 +132,11 @@ export class RequestCheckouts {
     const leaks = reason !== 'timeout' && reason !== 'shutdown';
     for (const held of this.#held) {
       held.back = true;
+      if (held.joined) {
+        // The connection is the request's lease: it goes back with it. The checkout is spent (its `active` is false now).
+        if (leaks && held.checkedOutAt !== undefined) this.#reportLeak(held);
+        continue;
+      }
       const { entry, context } = held.link;
       const verdict = judge(entry, held.resource, reason, context, scope);
       if (held.checkedOutAt === undefined) {
@@ -112,7 +156,8 @@ export class RequestCheckouts {
 
   /** Shutdown gave up waiting: cancels, server-side, what runs on the connections still held. */
   cancelRunning(): void {
-    for (const { link, resource } of this.#held) {
+    for (const { link, resource, joined } of this.#held) {
+      if (joined) continue; // the request's lease: cancelled with it
       const { policy } = link.entry;
       if (policy.isBusy?.(resource) !== true || !policy.cancel) continue;
       Promise.resolve(policy.cancel(resource)).catch((error: unknown) => this.#leases.scope.report(error, 'cleanup'));
@@ -138,6 +183,7 @@ export class RequestCheckouts {
     if (held.back) return; // a late release: the request reclaimed it already, or it was given back before
     held.back = true;
     this.#held.delete(held);
+    if (held.joined) return; // the request's connection: nothing goes back before the request ends
     const { entry, context } = held.link;
     this.#track(this.#apply(held, error ? UNUSABLE : judge(entry, held.resource, undefined, context, this.#leases.scope)));
   }

@@ -23,6 +23,11 @@ export interface GuardStats extends AdmissionStats {
   abandonedWaits: number;
   /** Hand-acquired connections reclaimed at request end (`track()`). */
   leaksReclaimed: number;
+  /**
+   * Request transactions ended (the `transaction` option): one per connection a request began one
+   * on, committed, or rolled back (also a failed COMMIT, and a connection destroyed with it open).
+   */
+  transactions: { committed: number; rolledBack: number };
   pools: Record<string, PoolStats>;
 }
 
@@ -38,6 +43,7 @@ export function collectStats(admission: AdmissionStats, ledger: Ledger, entries:
     destroyed: { ...ledger.destroyed },
     abandonedWaits: ledger.abandonedWaits,
     leaksReclaimed: ledger.leaksReclaimed,
+    transactions: { ...ledger.transactions },
     pools,
   };
 }

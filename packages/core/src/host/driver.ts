@@ -2,7 +2,7 @@ import { GatewayReadable } from './body-stream.ts';
 import { checkAnswer, checkHeaders, checkStatus, closeStray, invalidChunk, isChunk, isThenable } from '../contract/checks.ts';
 import { BodyCursor, type BodyOutcome } from './cursor.ts';
 import { CloseguardError, ContractError } from '../contract/errors.ts';
-import type { HostScope } from './scope.ts';
+import { leasesSlot, type HostScope } from './scope.ts';
 import { signals } from './signals.ts';
 import type { Chunk, ErrorPhase, GatewayApp, GatewayEnv, Headers, StartResponse } from '../contract/types.ts';
 
@@ -46,7 +46,7 @@ export async function drive(app: GatewayApp, env: HostEnv, options: DriveOptions
   }
   if (isThenable(answer)) {
     const settled = await untilAborted(answer, request);
-    if (settled.kind === 'aborted') return abandon(answer, scope, grace, env.signal.reason);
+    if (settled.kind === 'aborted') return abandon(answer, scope, grace, env.signal.reason, response);
     if (settled.kind === 'error') return failed(scope, settled.error, 'app', 'error');
     answer = settled.value;
   }
@@ -88,9 +88,30 @@ export async function drive(app: GatewayApp, env: HostEnv, options: DriveOptions
     const error = new ContractError('ERR_CLOSEGUARD_START_NOT_CALLED', 'the body produced output before start() was called');
     return failed(scope, error, 'app', await cursor.finish('error'));
   }
+  // The status is final and nothing went out: the request's transaction ends here (a COMMIT that
+  // fails is the app's failure, answered 500 instead of the status it started).
+  const settling = settleTransactionOf(scope, response.status);
+  if (settling !== undefined) {
+    try {
+      await settling;
+    } catch (error) {
+      return failed(scope, error, 'app', await cursor.finish('error'));
+    }
+  }
   response.committed = true;
   const body = new GatewayReadable(cursor, scope, first, options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK_BYTES);
   return { ok: true, status: response.status, headers: response.headers, body };
+}
+
+/** What a guard keeps on a scope (its `RequestLeases`), as far as the driver needs it. */
+interface TransactionSettler {
+  settleTransaction(status: number, failed: boolean): Promise<void> | undefined;
+}
+
+/** Ends the request transaction of the guard that wraps the app (`guard.wrap()`), if any. */
+function settleTransactionOf(scope: HostScope, status: number): Promise<void> | undefined {
+  const leases = scope[leasesSlot] as Partial<TransactionSettler> | undefined;
+  return leases?.settleTransaction?.(status, false);
 }
 
 /** The app's `start` and what it was told. */
@@ -118,10 +139,15 @@ async function failed(scope: HostScope, error: unknown, phase: ErrorPhase, outco
   return { ok: false, error, outcome: await outcome };
 }
 
-/** The request ended while the app's promise was pending: close the body whenever it comes. */
-async function abandon(answer: PromiseLike<unknown>, scope: HostScope, grace: number, reason: unknown): Promise<Driven> {
+/**
+ * The request ended while the app's promise was pending: close the body whenever it comes. An app
+ * that answered all the same ends its request transaction with its status: rolled back, or
+ * committed with `commitAfterHangUp`.
+ */
+async function abandon(answer: PromiseLike<unknown>, scope: HostScope, grace: number, reason: unknown, response: ResponseState): Promise<Driven> {
   const closed = Promise.resolve(answer).then(
-    (body) => {
+    async (body) => {
+      if (response.status !== undefined) await settleTransactionOf(scope, response.status)?.catch((error: unknown) => scope.report(error, 'app'));
       try {
         checkAnswer(body);
       } catch {

@@ -70,6 +70,11 @@ export class HostRequest {
     this.#timer.unref();
   }
 
+  /** Whether the request was marked failed: settled with an error, or `failed()`. */
+  get hasFailed(): boolean {
+    return this.#failed;
+  }
+
   /** Whether the response is over (see `over()`). */
   get isOver(): boolean {
     return this.#finished !== undefined;
