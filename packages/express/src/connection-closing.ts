@@ -3,6 +3,7 @@ import { ConnectionClosingMiddleware, type ConnectionClosingOptions, type Logger
 import { checkLogger, type HostRequest } from '@closeguard/core/host';
 import { dbOf, Exchange, refusal } from '@closeguard/node';
 import { ExpressExchange, watchLayers } from './settle.ts';
+import { holdResponse } from './transaction.ts';
 
 /** What `connectionClosing()` takes besides the guard's own options. */
 export interface ExpressHostOptions {
@@ -50,9 +51,12 @@ export function connectionClosing(options: ExpressConnectionClosingOptions | Con
       res.status(status).set(headers).send(body);
       return;
     }
+    const exchange = Exchange.of(req)!;
     // Met again (after a body parser, whose next() runs in the socket's async context): re-enter the request's scope.
-    share ??= Exchange.of(req)!.innermost;
+    share ??= exchange.innermost;
     if (req.db !== db) req.db = db;
+    // A request transaction commits before the head goes out: the response's first write waits for it.
+    if (exchange.transactionOn) holdResponse(exchange);
     share.scope.run(next);
   } as ConnectionClosingHandler;
   Object.defineProperty(handler, 'guard', { value: guard, enumerable: true });

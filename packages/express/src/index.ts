@@ -3,6 +3,7 @@ import type { RegisteredConnection } from '@closeguard/core';
 
 export { connectionClosing } from './connection-closing.ts';
 export { gateway } from './gateway.ts';
+export { transaction } from './transaction.ts';
 
 export type { ConnectionClosingHandler, ExpressConnectionClosingOptions, ExpressHostOptions } from './connection-closing.ts';
 export type { GatewayOptions } from '@closeguard/node';

@@ -11,8 +11,8 @@ const app: GatewayApp = (_env, start) => {
 };
 
 describe('@closeguard/express', () => {
-  it('exports connectionClosing and gateway, and nothing else', () => {
-    expect(Object.keys(expressAdapter).sort()).toEqual(['connectionClosing', 'gateway']);
+  it('exports connectionClosing, gateway and transaction, and nothing else', () => {
+    expect(Object.keys(expressAdapter).sort()).toEqual(['connectionClosing', 'gateway', 'transaction']);
   });
 
   describe('connectionClosing()', () => {

@@ -77,12 +77,32 @@ async function run(c: Context, next: Next, share: HostRequest): Promise<void> {
   try {
     await share.scope.run(next);
   } catch (error) {
-    if (exchange) exchange.settled(error);
-    else share.failed();
+    if (exchange === undefined) {
+      share.failed();
+      throw error;
+    }
+    exchange.failed();
+    await exchange.settleTransactions(500); // a request transaction rolls back before the error is answered
+    exchange.settled(error);
     throw error;
   }
-  if (exchange !== undefined) settle(c, exchange);
-  else if (c.error !== undefined) share.failed();
+  if (exchange === undefined) {
+    if (c.error !== undefined) share.failed();
+    return;
+  }
+  if (c.error !== undefined) exchange.failed();
+  // The status is known and nothing was sent: a request transaction commits (or rolls back) now; a
+  // COMMIT that fails is thrown to Hono's compose, whose onError answers it in place of the response.
+  const settling = exchange.settleTransactions(c.res.status);
+  if (settling !== undefined) {
+    try {
+      await settling;
+    } catch (error) {
+      exchange.settled(error);
+      throw error;
+    }
+  }
+  settle(c, exchange);
 }
 
 /** Node's request and response, from `@hono/node-server`'s `c.env` (HttpBindings, Http2Bindings). */

@@ -3,6 +3,6 @@ import * as hono from '@closeguard/hono';
 
 describe('@closeguard/hono exports', () => {
   it('exposes exactly the public names', () => {
-    expect(Object.keys(hono).sort()).toEqual(['connectionClosing', 'gateway']);
+    expect(Object.keys(hono).sort()).toEqual(['connectionClosing', 'gateway', 'transaction']);
   });
 });

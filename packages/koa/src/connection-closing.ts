@@ -71,11 +71,27 @@ async function run(ctx: Context, next: Next, share: HostRequest): Promise<void> 
   try {
     await share.scope.run(next);
   } catch (error) {
-    if (exchange) exchange.settled(error);
-    else share.failed();
+    if (exchange === undefined) {
+      share.failed();
+      throw error;
+    }
+    exchange.failed();
+    await exchange.settleTransactions(500); // a request transaction rolls back before Koa answers the error
+    exchange.settled(error);
     throw error;
   }
   if (exchange === undefined) return;
+  // The status is known and Koa has sent nothing: a request transaction commits (or rolls back)
+  // now; a COMMIT that fails goes to Koa's error path, which answers 500 in place of the response.
+  const settling = exchange.settleTransactions(ctx.status);
+  if (settling !== undefined) {
+    try {
+      await settling;
+    } catch (error) {
+      exchange.settled(error);
+      throw error;
+    }
+  }
   const body: unknown = ctx.body;
   if (body instanceof Stream) exchange.holdBody(body as Readable);
   exchange.settled();

@@ -2,6 +2,7 @@ import type { RegisteredConnection } from '@closeguard/core';
 
 export { connectionClosing } from './connection-closing.ts';
 export { gateway } from './gateway.ts';
+export { transaction } from './transaction.ts';
 
 export type { ConnectionClosing, KoaAdapterOptions } from './connection-closing.ts';
 export type { GatewayOptions } from './gateway.ts';

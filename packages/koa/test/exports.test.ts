@@ -3,6 +3,6 @@ import * as koa from '@closeguard/koa';
 
 describe('@closeguard/koa exports', () => {
   it('exposes exactly the public names', () => {
-    expect(Object.keys(koa).sort()).toEqual(['connectionClosing', 'gateway']);
+    expect(Object.keys(koa).sort()).toEqual(['connectionClosing', 'gateway', 'transaction']);
   });
 });

@@ -3,7 +3,7 @@ import { constants as http2Constants, type Http2ServerResponse } from 'node:http
 import { finished as streamFinished, type Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
 import { CloseguardError, type ConnectionClosingMiddleware, type Logger } from '@closeguard/core';
-import { enterGuard, GatewayReadable, HostRequest, leasesFor } from '@closeguard/core/host';
+import { enterGuard, GatewayReadable, HostRequest, leasesFor, type TransactionMode } from '@closeguard/core/host';
 import type { NodeRequest } from './env.ts';
 import type { NodeResponse } from './respond.ts';
 import { passWebBody } from './web-body.ts';
@@ -151,6 +151,35 @@ export class Exchange extends GuardShare {
     const leases = leasesFor(this.#shareFor(alias).scope);
     if (leases === undefined) throw new CloseguardError('ERR_CLOSEGUARD_NO_REQUEST', `db('${alias}') was called on a request no guard let in`);
     return leases.get<T>(alias);
+  }
+
+  /**
+   * The response's status is known and nothing of it went out yet (Koa and Hono after `await
+   * next()`, Fastify's onSend, Express's first write, a gateway app's first chunk): ends the
+   * request transaction of every guard the request passed — committed when the chain did not
+   * fail, the status commits and the client is still there, else rolled back. Once.
+   * @returns undefined when nothing is to be done (no transaction, or nothing leased); else a
+   * promise that rejects with `ERR_CLOSEGUARD_COMMIT_FAILED` when a COMMIT failed: answer that
+   * error (500) through the framework's error path instead of the response.
+   */
+  settleTransactions(status: number): Promise<void> | undefined {
+    const failed = this.hasFailed;
+    const outer = leasesFor(this.scope)?.settleTransaction(status, failed);
+    if (this.#inner === undefined) return outer;
+    const settling = [outer, ...this.#inner.map((share) => leasesFor(share.scope)?.settleTransaction(status, failed))].filter((each) => each !== undefined);
+    return settling.length === 0 ? undefined : Promise.all(settling).then(() => undefined);
+  }
+
+  /** A route's own transaction setting (the adapters' `transaction()`), in every guard the request passed; throws as `useTransaction()` does. */
+  useTransaction(mode: TransactionMode): void {
+    leasesFor(this.scope)?.useTransaction(mode);
+    if (this.#inner !== undefined) for (const share of this.#inner) leasesFor(share.scope)?.useTransaction(mode);
+  }
+
+  /** Whether a request transaction is on (the guard's option, or a route's) in a guard the request passed. */
+  get transactionOn(): boolean {
+    if (leasesFor(this.scope)?.transactionMode) return true;
+    return this.#inner?.some((share) => leasesFor(share.scope)?.transactionMode) === true;
   }
 
   #shareFor(alias: string): GuardShare {

@@ -7,6 +7,7 @@ export type { ExchangeKind, ExchangeOptions } from './exchange.ts';
 export { headerRecord, pipeBody, serveGateway } from './serve.ts';
 export type { GatewayWriter, ServeSettings } from './serve.ts';
 export { refusal } from './refusal.ts';
+export { useTransaction } from './transaction.ts';
 export type { Refusal } from './refusal.ts';
 export type { NodeResponse } from './respond.ts';
 export { mountGateway } from './mount.ts';

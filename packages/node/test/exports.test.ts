@@ -3,7 +3,7 @@ import * as node from '@closeguard/node';
 
 describe('@closeguard/node exports', () => {
   it('exposes exactly the public names', () => {
-    expect(Object.keys(node).sort()).toEqual(['Exchange', 'checkGatewayOptions', 'createEnv', 'dbOf', 'finishedOf', 'headerRecord', 'isQueued', 'mountGateway', 'pipeBody', 'refusal', 'requestListener', 'serveGateway']);
+    expect(Object.keys(node).sort()).toEqual(['Exchange', 'checkGatewayOptions', 'createEnv', 'dbOf', 'finishedOf', 'headerRecord', 'isQueued', 'mountGateway', 'pipeBody', 'refusal', 'requestListener', 'serveGateway', 'useTransaction']);
   });
 });
 
