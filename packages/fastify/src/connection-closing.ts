@@ -5,6 +5,7 @@ import { CloseguardTypeError, ConnectionClosingMiddleware, isCloseguardError, ty
 import { checkLogger, type HostRequest } from '@closeguard/core/host';
 import { dbOf, Exchange, refusal } from '@closeguard/node';
 import { FastifyExchange, followHandlers } from './settle.ts';
+import { routeTransaction } from './transaction.ts';
 
 /**
  * Options of `connectionClosing`: core's `ConnectionClosingOptions` (a new guard is made from them),
@@ -37,6 +38,7 @@ function connectionClosingPlugin(fastify: FastifyInstance, options: ConnectionCl
   fastify.addHook('preHandler', reenter);
   fastify.addHook('onSend', onSend);
   fastify.addHook('onError', onError);
+  fastify.addHook('onRoute', routeTransaction); // a route's config.closeguard.transaction
   done();
 }
 
@@ -146,13 +148,31 @@ function reenter(request: FastifyRequest, _reply: FastifyReply, done: HookHandle
   else exchange.innermost.scope.run(done); // runs done() as it is without asyncContext
 }
 
-function onSend(request: FastifyRequest, _reply: FastifyReply, payload: unknown, done: (error: null, payload: unknown) => void): void {
+type OnSendDone = (error: Error | null, payload?: unknown) => void;
+
+function onSend(request: FastifyRequest, reply: FastifyReply, payload: unknown, done: OnSendDone): void {
   const exchange = Exchange.of(request.raw);
-  if (exchange instanceof FastifyExchange) {
-    // A stream (a cursor) may use the connection until it closes, after the handler returned.
-    if (isOpenStream(payload)) exchange.holdBody(payload);
-    exchange.replied();
+  if (!(exchange instanceof FastifyExchange)) {
+    done(null, payload);
+    return;
   }
+  // The status is known and nothing was sent: a request transaction commits (or rolls back) now; a
+  // COMMIT that fails goes to Fastify's error path, whose handler answers 500 in place of the reply.
+  const settling = exchange.settleTransactions(reply.statusCode);
+  if (settling === undefined) {
+    replied(exchange, payload, done);
+    return;
+  }
+  settling.then(() => replied(exchange, payload, done), (error: unknown) => {
+    if (isOpenStream(payload)) payload.destroy(); // the reply it was to carry is dropped
+    done(error as Error);
+  });
+}
+
+function replied(exchange: FastifyExchange, payload: unknown, done: OnSendDone): void {
+  // A stream (a cursor) may use the connection until it closes, after the handler returned.
+  if (isOpenStream(payload)) exchange.holdBody(payload);
+  exchange.replied();
   done(null, payload);
 }
 

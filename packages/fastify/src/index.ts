@@ -1,11 +1,13 @@
 // @closeguard/fastify: the Fastify 5 plugin (request.db()) and gateway mounting, on the @closeguard/node bridge.
 import type { ConnectionClosingMiddleware, RegisteredConnection } from '@closeguard/core';
+import type { CloseguardRouteConfig } from './transaction.ts';
 
 export { connectionClosing } from './connection-closing.ts';
 export { gateway } from './gateway.ts';
 
 export type { ConnectionClosingPluginOptions } from './connection-closing.ts';
 export type { GatewayPluginOptions } from './gateway.ts';
+export type { CloseguardRouteConfig } from './transaction.ts';
 export type { GatewayOptions } from '@closeguard/node';
 
 declare module 'fastify' {
@@ -18,6 +20,14 @@ declare module 'fastify' {
      * admit, `ERR_CLOSEGUARD_UNKNOWN_ALIAS` for an alias no pool has — synchronously.
      */
     db<T = RegisteredConnection>(alias?: string): Promise<T>;
+  }
+  interface FastifyContextConfig {
+    /**
+     * closeguard's settings for this route: `transaction`, its own request-transaction setting —
+     * `false` runs it outside one where `connectionClosing` turned them on, `true` (or `{ commitOn,
+     * commitAfterHangUp }`) inside one where they are off.
+     */
+    closeguard?: CloseguardRouteConfig;
   }
   interface FastifyInstance {
     /** The guard `connectionClosing` installed: `stats()`, `track(pool)`; closed by `fastify.close()`. */
