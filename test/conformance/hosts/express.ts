@@ -2,7 +2,7 @@ import { createServer, STATUS_CODES } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
 import express, { type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
 import { getErrorStatus } from '@closeguard/core';
-import { connectionClosing, gateway, type GatewayOptions } from '@closeguard/express';
+import { connectionClosing, gateway, transaction, type GatewayOptions } from '@closeguard/express';
 import { listenOn, type ConformanceHost, type Db, type GuardedHost, type GuardedRoute, type HostOptions, type RouteInput } from '@closeguard/conformance';
 
 /** A typical Express error handler: logs the error, answers its status and headers (as finalhandler does) with a generic text body, never the message. */
@@ -34,7 +34,11 @@ export const expressHost: ConformanceHost & GuardedHost = {
     const server = express();
     server.use(connectionClosing(guard, { logger }));
     server.use(express.json());
-    for (const route of routes) server[route.method === 'GET' ? 'get' : 'post'](route.path, handlerFor(route));
+    for (const route of routes) {
+      // A route's own transaction setting: the adapter's route middleware before the handler.
+      const handlers = route.transaction === undefined ? [handlerFor(route)] : [transaction(route.transaction), handlerFor(route)];
+      server[route.method === 'GET' ? 'get' : 'post'](route.path, ...handlers);
+    }
     server.use(errorHandler((error) => {
       onError(error);
       logger.error('express: request failed', error);
@@ -48,7 +52,7 @@ function handlerFor(route: GuardedRoute): RequestHandler {
   switch (route.kind) {
     case 'json':
       return async (req, res) => {
-        res.json(await route.run(dbOf(req), input(req)));
+        res.status(route.status ?? 200).json(await route.run(dbOf(req), input(req)));
       };
     case 'stream':
       return async (req, res, next) => {
@@ -67,7 +71,7 @@ function handlerFor(route: GuardedRoute): RequestHandler {
     case 'callback':
       return (req, res, next) => {
         route.run(dbOf(req), input(req)).then(
-          (value) => setTimeout(() => res.json(value)),
+          (value) => setTimeout(() => res.status(route.status ?? 200).json(value)),
           (error: unknown) => setTimeout(() => next(error)),
         );
       };

@@ -59,7 +59,11 @@ export const fastifyGuardedHttp2Host: GuardedHost = {
 async function listenGuarded(fastify: FastifyInstance, { guard, routes, onError, logger }: GuardedHostOptions): Promise<ListeningServer> {
   await fastify.register(connectionClosing, { guard, logger });
   fastify.setErrorHandler(errorHandler(onError));
-  for (const route of routes) fastify.route({ method: route.method, url: route.path, handler: handlerFor(route) });
+  for (const route of routes) {
+    // A route's own transaction setting: Fastify's route config.
+    const config = route.transaction === undefined ? {} : { config: { closeguard: { transaction: route.transaction } } };
+    fastify.route({ method: route.method, url: route.path, handler: handlerFor(route), ...config });
+  }
   await fastify.ready();
   return listenOn(fastify.server);
 }
@@ -69,7 +73,7 @@ function handlerFor(route: GuardedRoute): RouteHandlerMethod {
     case 'json':
       return async (request, reply) => {
         const value = await route.run(dbOf(request), inputOf(request));
-        reply.type('application/json');
+        reply.code(route.status ?? 200).type('application/json');
         return JSON.stringify(value);
       };
     case 'stream':
@@ -81,7 +85,7 @@ function handlerFor(route: GuardedRoute): RouteHandlerMethod {
     case 'callback':
       return (request, reply) => {
         route.run(dbOf(request), inputOf(request)).then(
-          (value) => reply.type('application/json').send(JSON.stringify(value)),
+          (value) => reply.code(route.status ?? 200).type('application/json').send(JSON.stringify(value)),
           (error: unknown) => reply.send(error),
         );
       };

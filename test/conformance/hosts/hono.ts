@@ -4,7 +4,7 @@ import { createAdaptorServer } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import type { HTTPResponseError } from 'hono/types';
 import type { GatewayApp } from '@closeguard/core';
-import { connectionClosing, gateway, type ConnectionClosingEnv, type GatewayOptions } from '@closeguard/hono';
+import { connectionClosing, gateway, transaction, type ConnectionClosingEnv, type GatewayOptions } from '@closeguard/hono';
 import { listenOn, type ConformanceHost, type DbClient, type GuardedHost, type GuardedHostOptions, type GuardedRoute, type HostOptions, type ListeningServer } from '@closeguard/conformance';
 
 /**
@@ -53,7 +53,11 @@ export const honoGuardedHttp2Host: GuardedHost = {
 function guardedHono({ guard, routes, onError, logger }: GuardedHostOptions): App {
   const hono = new Hono().use(connectionClosing(guard, { logger }));
   hono.onError(defaultAnswer(onError));
-  for (const route of routes) hono.on(route.method, route.path, (c) => answer(c, route));
+  for (const route of routes) {
+    // A route's own transaction setting: the adapter's route middleware before the handler.
+    if (route.transaction === undefined) hono.on(route.method, route.path, (c) => answer(c, route));
+    else hono.on(route.method, route.path, transaction(route.transaction), (c) => answer(c, route));
+  }
   return hono;
 }
 
@@ -61,7 +65,7 @@ async function answer(c: Context<ConnectionClosingEnv>, route: GuardedRoute): Pr
   const text = c.req.method === 'POST' ? await c.req.text() : '';
   const input = { query: new URL(c.req.url).searchParams, body: text === '' ? undefined : (JSON.parse(text) as unknown) };
   const value = await route.run((alias) => c.var.db<DbClient>(alias), input);
-  if (route.kind !== 'stream') return c.json(value);
+  if (route.kind !== 'stream') return c.json(value, (route.status ?? 200) as 200);
   return c.body(Readable.toWeb(value as Readable) as never, 200, { 'content-type': route.contentType ?? 'application/octet-stream' });
 }
 

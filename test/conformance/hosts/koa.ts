@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import { createServer as createH2cServer } from 'node:http2';
 import Koa, { type Context } from 'koa';
 import type { GatewayApp } from '@closeguard/core';
-import { gateway, connectionClosing, type GatewayOptions } from '@closeguard/koa';
+import { gateway, connectionClosing, transaction, type GatewayOptions } from '@closeguard/koa';
 import { listenOn, type ConformanceHost, type DbClient, type GuardedHost, type GuardedHostOptions, type GuardedRoute, type HostOptions, type ListeningServer, type RouteInput } from '@closeguard/conformance';
 
 /**
@@ -71,18 +71,23 @@ function routesMiddleware(routes: readonly GuardedRoute[]): Koa.Middleware {
       await next();
       return;
     }
-    const input: RouteInput = { query: new URLSearchParams(ctx.querystring), body: ctx.method === 'POST' ? await readJson(ctx.req) : undefined };
-    const value = await route.run((alias) => ctx.db<DbClient>(alias), input);
-    if (route.kind === 'stream') {
-      ctx.type = route.contentType ?? 'application/octet-stream';
-      ctx.body = value;
-    } else {
-      respondJson(ctx, value);
-    }
+    const serve = async (): Promise<void> => {
+      const input: RouteInput = { query: new URLSearchParams(ctx.querystring), body: ctx.method === 'POST' ? await readJson(ctx.req) : undefined };
+      const value = await route.run((alias) => ctx.db<DbClient>(alias), input);
+      if (route.kind === 'stream') {
+        ctx.type = route.contentType ?? 'application/octet-stream';
+        ctx.body = value;
+      } else {
+        respondJson(ctx, value, route.status);
+      }
+    };
+    // A route's own transaction setting: the adapter's route middleware in front of it.
+    await (route.transaction === undefined ? serve() : transaction(route.transaction)(ctx, serve));
   };
 }
 
-function respondJson(ctx: Context, value: unknown): void {
+function respondJson(ctx: Context, value: unknown, status = 200): void {
+  ctx.status = status;
   ctx.type = 'application/json';
   ctx.body = JSON.stringify(value);
 }

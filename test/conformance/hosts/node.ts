@@ -1,10 +1,10 @@
 import { createServer } from 'node:http';
 import { createServer as createH2cServer } from 'node:http2';
 import type { Readable } from 'node:stream';
-import { type GatewayApp } from '@closeguard/core';
+import { transaction, type GatewayApp } from '@closeguard/core';
 import { leasesFor } from '@closeguard/core/host';
 import { requestListener, type RequestListenerOptions } from '@closeguard/node';
-import { guardedGatewayHost, listenOn, type ConformanceHost, type Db, type DbClient, type GuardedHost, type GuardedHostOptions, type HostOptions } from '@closeguard/conformance';
+import { guardedGatewayHost, listenOn, type ConformanceHost, type Db, type DbClient, type GuardedHost, type GuardedHostOptions, type GuardedRoute, type HostOptions } from '@closeguard/conformance';
 
 /** `requestListener(app)` on `http.createServer`: HTTP/1.1. */
 export const nodeHttp1Host: ConformanceHost = {
@@ -31,12 +31,20 @@ export const nodeGuardedHost: GuardedHost = {
 };
 
 function routesApp({ routes, onError }: GuardedHostOptions): GatewayApp {
-  return async (env, start) => {
+  return (env, start) => {
     const route = routes.find(({ method, path }) => method === env.method && path === env.path);
     if (!route) {
       start(404, { 'content-type': 'text/plain' });
       return ['not found'];
     }
+    // A route's own transaction setting: core's transaction() around its app.
+    const app = routeApp(route, onError);
+    return route.transaction === undefined ? app(env, start) : transaction(route.transaction)(app)(env, start);
+  };
+}
+
+function routeApp(route: GuardedRoute, onError: (error: unknown) => void): GatewayApp {
+  return async (env, start) => {
     const db: Db = (alias) => leasesFor(env.scope)!.get<DbClient>(alias ?? 'default');
     try {
       const body = env.method === 'POST' ? await readJson(env.body) : undefined;
@@ -45,7 +53,7 @@ function routesApp({ routes, onError }: GuardedHostOptions): GatewayApp {
         start(200, { 'content-type': route.contentType ?? 'application/octet-stream' });
         return value as Readable;
       }
-      start(200, { 'content-type': 'application/json' });
+      start(route.status ?? 200, { 'content-type': 'application/json' });
       return [JSON.stringify(value)];
     } catch (error) {
       onError(error); // the node host's "error handler": the app's own catch

@@ -48,6 +48,15 @@ export interface GuardedRoute<C = DbClient> {
   readonly contentType?: string;
   /** The route's work: `db` is the framework's sugar for this request (`req.db` …). */
   run(db: Db<C>, input: RouteInput): Promise<unknown>;
+  /** The status a `json` or `callback` route answers its value with, through the framework's reply. Default 200. */
+  readonly status?: number;
+  /**
+   * The route's own request-transaction setting, written in the framework's idiom: Fastify's route
+   * `config: { closeguard: { transaction } }`; the adapter's `transaction(setting)` route middleware
+   * before the handler (Express, Koa, Hono); core's `transaction(setting)(app)` around the route in
+   * a gateway app. Undefined: the guard's `transaction` option.
+   */
+  readonly transaction?: boolean;
 }
 
 /** What `listenGuarded` is given. */

@@ -10,6 +10,7 @@ import type { GuardedHost, GuardedRoute } from './host.ts';
 import { useLifecycle, type Lifecycle } from './lifecycle.ts';
 import { guardedRoutes } from './routes.ts';
 import { createRouteState, resetRouteState, type RouteState } from './state.ts';
+import { transactionRoutes } from './transaction-routes.ts';
 
 /** After a hang-up, how long a late handler may run on: long for the "finishes in time" case. */
 export const GRACE_MS = 2_000;
@@ -87,7 +88,7 @@ export function useGuardedStage(host: GuardedHost, driver: GuardedDriver): Guard
   const lifecycle = useLifecycle();
   const client = clientFor(host.protocol ?? 'http1');
   const state = createRouteState();
-  const routes = guardedRoutes(driver, state);
+  const routes = [...guardedRoutes(driver, state), ...transactionRoutes(driver, state)];
   let stage = new Stage(host, driver, routes);
   let startedBefore = 0;
   let escapedBefore = 0;

@@ -14,11 +14,25 @@ export interface RouteState {
   cursorsClosed: number;
   /** The pool `/leak` acquires from by hand: `guard.track(pool)`, set by the case. */
   tracked: PoolLike | undefined;
+  /** The pool the `/tx/checkout` routes check out of through its own API (a GuardedPool), set by the case. */
+  checkoutPool: CheckoutPool | undefined;
+}
+
+/** A client a pool hands out by itself, as pg.Pool's `connect()` does. */
+export interface CheckoutClient {
+  query<T = Record<string, unknown>>(text: string, values?: unknown[]): Promise<{ rows: T[] }>;
+  release(error?: unknown): void;
+}
+
+/** A pool that hands out clients by itself (pg.Pool's API: a GuardedPool), as libraries use it. */
+export interface CheckoutPool {
+  connect(): Promise<CheckoutClient>;
+  query<T = Record<string, unknown>>(text: string, values?: unknown[]): Promise<{ rows: T[] }>;
 }
 
 /** A state at rest. */
 export function createRouteState(): RouteState {
-  return { querying: false, lateStarted: false, latePid: undefined, lateQueriedOn: undefined, cursorsClosed: 0, tracked: undefined };
+  return { querying: false, lateStarted: false, latePid: undefined, lateQueriedOn: undefined, cursorsClosed: 0, tracked: undefined, checkoutPool: undefined };
 }
 
 /** Puts `state` back at rest, in place (the routes hold it). */

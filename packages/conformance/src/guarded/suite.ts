@@ -6,6 +6,7 @@ import { poolCases } from './cases/pools.ts';
 import { releaseCases } from './cases/release.ts';
 import { shutdownCases } from './cases/shutdown.ts';
 import { streamCases } from './cases/streams.ts';
+import { transactionCases } from './cases/transactions.ts';
 import type { GuardedDriver } from './driver.ts';
 import type { GuardedHost } from './host.ts';
 import { pgDriver } from './pg-drivers.ts';
@@ -27,6 +28,7 @@ export function guardedSuite(host: GuardedHost, driver: GuardedDriver = pgDriver
   admissionCases(context);
   shutdownCases(context);
   poolCases(context);
+  transactionCases(context);
 }
 
 /**
