@@ -36,17 +36,19 @@ export class Stage {
   readonly #host: GuardedHost;
   readonly #driver: GuardedDriver;
   readonly #routes: readonly GuardedRoute<unknown>[];
+  readonly #connectionString: () => string;
 
-  constructor(host: GuardedHost, driver: GuardedDriver, routes: readonly GuardedRoute<unknown>[]) {
+  constructor(host: GuardedHost, driver: GuardedDriver, routes: readonly GuardedRoute<unknown>[], connectionString: () => string) {
     this.#host = host;
     this.#driver = driver;
     this.#routes = routes;
+    this.#connectionString = connectionString;
   }
 
   /** Opens a pool of at most `max` connections through the driver. */
   pool(max: number, options: { acquireTimeout?: number } = {}): StagePool {
     const name = `closeguard-conformance-${process.pid}-${++poolCount}`;
-    const pool = this.#driver.open({ connectionString: databaseUrl(), applicationName: name, max, ...options });
+    const pool = this.#driver.open({ connectionString: this.#connectionString(), applicationName: name, max, ...options });
     const opened = { pool, name };
     this.pools.push(opened);
     return opened;
@@ -65,6 +67,12 @@ export class Stage {
   }
 }
 
+/** Where a suite's pools connect, and whether its give-up cases run (see GuardedSuiteOptions). */
+export interface StageOptions {
+  readonly connectionString?: () => string;
+  readonly giveUps?: boolean;
+}
+
 /** What every case of the guarded suite gets. */
 export interface GuardedContext {
   readonly driver: GuardedDriver;
@@ -72,6 +80,10 @@ export interface GuardedContext {
   readonly client: GuardedClient;
   readonly state: RouteState;
   readonly lifecycle: Lifecycle;
+  /** Where the case's pools connect: the run's PostgreSQL, or a pooler in front of it. */
+  connectionString(): string;
+  /** Whether the cases where the guard gives up on a connection (cancels its query, destroys it) run. */
+  readonly giveUps: boolean;
   /** Starts a case: its stage, fresh, and the lifecycle counts from here. */
   begin(): Stage;
   /** Requests started since `begin()`. */
@@ -82,14 +94,15 @@ export interface GuardedContext {
  * The suite's context for `host` on `driver`: routes, state and lifecycle for the enclosing
  * `describe`, and after each case the checks every case ends with — the server still answers,
  * every pool has nothing borrowed and PostgreSQL holds no more backends for it than its idle
- * connections, every request fired requestFinished exactly once, nothing escaped.
+ * connections, every request fired requestFinished exactly once, nothing escaped. The pools
+ * connect to `connectionString()` (default: the run's PostgreSQL); the checks look at the run's.
  */
-export function useGuardedStage(host: GuardedHost, driver: GuardedDriver): GuardedContext {
+export function useGuardedStage(host: GuardedHost, driver: GuardedDriver, { connectionString = databaseUrl, giveUps = true }: StageOptions = {}): GuardedContext {
   const lifecycle = useLifecycle();
   const client = clientFor(host.protocol ?? 'http1');
   const state = createRouteState();
   const routes = [...guardedRoutes(driver, state), ...transactionRoutes(driver, state)];
-  let stage = new Stage(host, driver, routes);
+  let stage = new Stage(host, driver, routes, connectionString);
   let startedBefore = 0;
   let escapedBefore = 0;
 
@@ -109,7 +122,7 @@ export function useGuardedStage(host: GuardedHost, driver: GuardedDriver): Guard
       expect(lifecycle.escaped.slice(escapedBefore)).toEqual([]);
     } finally {
       await stage.dispose();
-      stage = new Stage(host, driver, routes);
+      stage = new Stage(host, driver, routes, connectionString);
       resetRouteState(state);
     }
   });
@@ -119,6 +132,8 @@ export function useGuardedStage(host: GuardedHost, driver: GuardedDriver): Guard
     client,
     state,
     lifecycle,
+    connectionString,
+    giveUps,
     begin: () => {
       startedBefore = lifecycle.started.length;
       escapedBefore = lifecycle.escaped.length;

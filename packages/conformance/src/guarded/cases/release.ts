@@ -3,7 +3,7 @@ import { eventually } from '../../postgres/harness.ts';
 import { backendPids, terminateBackend } from '../../postgres/index.ts';
 import type { GuardedContext } from '../stage.ts';
 
-/** The release policy at request end: unusable and old connections are destroyed, open transactions rolled back. */
+/** The release policy at request end: unusable and old connections are destroyed. */
 export function releaseCases(context: GuardedContext): void {
   const { client } = context;
 
@@ -24,29 +24,6 @@ export function releaseCases(context: GuardedContext): void {
       expect((await client.get(`${url}/terminated-outside`)).status).toBe(500);
       await eventually(() => expect(guard.stats().destroyed.unusable).toBe(1));
       expect(await client.get(`${url}/one`)).toMatchObject({ status: 200, text: '1' });
-    });
-  });
-
-  describe('when a statement fails inside a transaction', () => {
-    it('destroys the client in the aborted transaction; the next request sees a clean one', async () => {
-      const stage = context.begin();
-      const { pool } = stage.pool(1);
-      const { url, guard } = await stage.serve({ pool });
-      expect((await client.get(`${url}/tx-abort`)).status).toBe(200);
-      await eventually(() => expect(guard.stats().destroyed.unusable).toBe(1));
-      expect(await client.get(`${url}/one`)).toMatchObject({ status: 200, text: '1' });
-    });
-  });
-
-  describe('when the handler leaves a transaction open', () => {
-    it('rolls it back and releases the client', async () => {
-      const stage = context.begin();
-      const { pool } = stage.pool(1);
-      const { url, guard } = await stage.serve({ pool });
-      expect((await client.get(`${url}/tx-open`)).status).toBe(200);
-      await eventually(() => expect(guard.stats().released).toBe(1));
-      expect(await client.get(`${url}/left-open`)).toMatchObject({ status: 200, text: 'false' });
-      expect(guard.stats().destroyed.unusable).toBe(0);
     });
   });
 
