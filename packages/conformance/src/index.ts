@@ -39,9 +39,17 @@ export { pgDriver, pgPoolDriver } from './guarded/pg-drivers.ts';
 export { RouteError } from './guarded/routes.ts';
 export type { Db, DbClient, GuardedHost, GuardedHostOptions, GuardedRoute, RouteInput, RouteKind } from './guarded/host.ts';
 export type { DriverPool, DriverPoolOptions, GuardedDriver } from './guarded/driver.ts';
+export type { GuardedCases, GuardedSuiteOptions } from './guarded/suite.ts';
 
 // The run's PostgreSQL.
 export { eventually, PoolHarness, usePoolHarness } from './postgres/harness.ts';
 export { backendPids, backendsFor, databaseUrl, terminateBackend, waitForBackends } from './postgres/index.ts';
 export { launchPostgres } from './postgres/postgres-launcher.ts';
 export type { LaunchedPostgres } from './postgres/postgres-launcher.ts';
+
+// PgBouncer in front of the run's PostgreSQL (Debian's, installed when missing and allowed).
+export { ensurePgBouncer } from './pgbouncer/install.ts';
+export { startPgBouncer } from './pgbouncer/pgbouncer.ts';
+export { usePgBouncer } from './pgbouncer/use-pgbouncer.ts';
+export type { PgBouncerOptions, RunningPgBouncer } from './pgbouncer/pgbouncer.ts';
+export type { PoolMode } from './pgbouncer/config.ts';

@@ -61,6 +61,10 @@ describe('@closeguard/conformance exports', () => {
         'terminateBackend',
         'waitForBackends',
         'launchPostgres',
+        // PgBouncer in front of it.
+        'ensurePgBouncer',
+        'startPgBouncer',
+        'usePgBouncer',
       ].sort(),
     );
   });
